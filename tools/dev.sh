@@ -10,6 +10,23 @@ VENV=${CMG_VENV:-.venv}
 
 quiet_pip() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
 
+# Headless Chromium for the docs site's browser test (tests/test_docs.py): Debian's packages, installed
+# once when missing (as root). Without it that test is skipped, except under CI, where it fails.
+ensure_chromium() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "cmg_nb: installing chromium + chromium-driver (Debian packages, for the docs test)..."
+    local log; log=$(mktemp)
+    if { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } >"$log" 2>&1; then
+      rm -f "$log"
+    else
+      echo "cmg_nb: could not install chromium (log: $log); the docs' browser test will be skipped (under CI it fails)" >&2
+    fi
+  else
+    echo "cmg_nb: no chromium/chromedriver and no root apt-get to install them; the docs' browser test will be skipped (under CI it fails)" >&2
+  fi
+}
+
 setup() {
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   local stamp="$VENV/.cmg-setup" want
@@ -54,6 +71,8 @@ run_tests() {
   else
     echo "notebooks: some of $n failed" >&2; return 1
   fi
+  echo "== docs site (python tools/build_docs.py; checked in headless Chromium by tests/test_docs.py)"
+  python tools/build_docs.py -q
   echo "== pytest tests/"
   local rc=0; python -m pytest tests/ -q -p no:cacheprovider "$@" || rc=$?
   [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests" >&2; return 1; }
@@ -65,6 +84,6 @@ setup
 case "$cmd" in
   setup) echo "cmg_nb: ready ($VENV)";;
   demo)  cmg demo "$@";;
-  test)  run_tests "$@";;
+  test)  ensure_chromium; run_tests "$@";;
   *)     echo "usage: bash tools/dev.sh {demo|test|setup} [ARGS]" >&2; exit 2;;
 esac
