@@ -1,0 +1,71 @@
+"""cmg_nb benchmarks: prints figures for this machine (targets in comments; nothing here is a test).
+
+    python bench/bench.py            # all figures, including the full `cmg demo` (a few minutes)
+    python bench/bench.py --no-demo  # skip the demo run
+
+Targets (issue 5): a CMG training step costs at most 1.5x an SSD step; CMG scoring (RID over M
+candidates + encoder + Eq. 14) costs at most 2x SSD scoring; the demo's peak memory stays under 4 GB.
+"""
+import argparse, os, resource, subprocess, sys, tempfile, time, json, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, torch
+
+def timeit(fn, reps=5, warmup=1):
+    for _ in range(warmup): fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+def main():
+    ap = argparse.ArgumentParser(); ap.add_argument("--no-demo", action="store_true"); ap.add_argument("--bs", type=int, default=128)
+    a = ap.parse_args()
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.pipeline import CMG, as_image_tensor
+    from cmg_nb.evaluation import DEMO_CONFIG
+    from cmg_nb.ssd import ssd_learner, extract_features
+    from cmg_nb.cmle import cluster_texts, lle_weights
+    from cmg_nb.text import get_text_encoder, embed_captions
+    from cmg_nb.backbones import image_backbone
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    cfg = CMGConfig(**DEMO_CONFIG)
+    sp = one_class_split(make_scenes(1600, 64, seed=1234), ["circle", "square", "triangle", "diamond"], seed=0)
+    x = as_image_tensor(sp.train, cfg.image_size)
+    T = embed_captions(sp.train.captions, get_text_encoder(cfg.text_encoder))
+    W = lle_weights(T, cluster_texts(T, k=cfg.n_text_clusters, seed=0))
+    # --- train step: SSD (NT-Xent) vs CMG (NT-Xent + lam L_global on masked images; masking is a one-off before training)
+    res = {}
+    for name, kw in (("ssd", {}), ("cmg", dict(W=W))):
+        learn = ssd_learner(x, cfg.replace(batch_size=a.bs, lam=10.0), **kw)
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(1)                                                   # warm-up
+            t = time.perf_counter(); learn.fit(2)
+        res[name] = (time.perf_counter() - t) / (2 * len(learn.dls.train))
+    print(f"train step (batch {a.bs}, {cfg.image_size}px, {cfg.backbone}): SSD {res['ssd']:.3f}s  CMG {res['cmg']:.3f}s  ratio {res['cmg']/res['ssd']:.2f} (target <= 1.5)")
+    # --- scoring throughput
+    tiny = dict(DEMO_CONFIG, epochs=1, match_epochs=1, rid_epochs=1)
+    ssd = CMG.for_method("ssd", **tiny).fit(sp.train, sp.valid, progress=False)
+    cmg = CMG.for_method("cmg", **tiny).fit(sp.train, sp.valid, progress=False)
+    xt = as_image_tensor(sp.test, cfg.image_size)
+    net, _ = image_backbone(cfg.backbone); net.eval()
+    def bare():
+        with torch.no_grad():
+            for i in range(0, len(xt), 256): net(xt[i:i+256])
+    t_bare, t_ssd, t_cmg = timeit(bare, 3), timeit(lambda: ssd.anomaly_score(xt), 3), timeit(lambda: cmg.anomaly_score(xt), 3)
+    n = len(xt)
+    print(f"scoring {n} images: bare backbone {n/t_bare:.0f} img/s, SSD {n/t_ssd:.0f} img/s, CMG {n/t_cmg:.0f} img/s; "
+          f"CMG/SSD time ratio {t_cmg/t_ssd:.2f} (target <= 2)")
+    # --- the demo, in a child process so its peak memory is its own
+    if not a.no_demo:
+        out = tempfile.mkdtemp()
+        code = ("import resource, time, json; from cmg_nb.evaluation import demo; t=time.time(); "
+                f"demo({out!r}, progress=False); print('DEMO', time.time()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        line = [l for l in r.stdout.splitlines() if l.startswith("DEMO")]
+        if not line: print("demo failed:", r.stderr[-2000:]); return 1
+        secs, kb = float(line[0].split()[1]), int(line[0].split()[2])
+        print(f"demo: {secs:.0f}s wall, peak memory {kb/2**20:.2f} GB (target < 4 GB; time target ~3 min on 2 cores)")
+    return 0
+
+if __name__ == "__main__": sys.exit(main())

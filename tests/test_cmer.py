@@ -1,0 +1,105 @@
+"Tests of CMER (text encoder, matching model, masks, RID) that notebooks express badly: files, invariances, determinism."
+import warnings
+import numpy as np
+import pytest
+import torch
+from cmg_nb.core import CMGConfig
+from cmg_nb.text import TfidfTextEncoder, EmbeddingCache, embed_captions, encode_texts
+from cmg_nb.contrastive import MatchingModel, train_matching_model, cross_modal_contrastive_loss
+from cmg_nb.masking import grid_masks, best_masks, candidate_scores, mask_images, masked_candidates
+from cmg_nb.rid import train_rid, rid_select, rid_scores
+
+CAPS = ["a red circle", "a red round disc", "a blue square", "a green square box", "a yellow triangle",
+        "a small triangle", "a round circle in the middle", "a square in the corner"]
+
+@pytest.fixture
+def tfidf(): return TfidfTextEncoder(CAPS, dim=4)
+
+def test_corrupt_cache_is_rebuilt(tmp_path, tfidf):
+    items = [[c] for c in CAPS[:3]]
+    ref = embed_captions(items, tfidf, cache_dir=tmp_path)
+    (f,) = tmp_path.glob("*.npz")
+    f.write_bytes(b"not a zip file")
+    with pytest.warns(UserWarning, match="unreadable text-embedding cache"):
+        again = embed_captions(items, tfidf, cache_dir=tmp_path)
+    np.testing.assert_allclose(again, ref)
+    with warnings.catch_warnings():                      # the rebuilt file is readable again
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(embed_captions(items, tfidf, cache_dir=tmp_path), ref)
+
+def test_cache_is_keyed_by_text_not_position(tmp_path, tfidf):
+    a = encode_texts(CAPS[:4], tfidf, cache_dir=tmp_path)
+    b = encode_texts(CAPS[:4][::-1] + CAPS[:2], tfidf, cache_dir=tmp_path)
+    np.testing.assert_allclose(b, np.concatenate([a[::-1], a[:2]]))
+    cache = EmbeddingCache(tmp_path, tfidf.key)
+    assert len(cache.ids) == 4                           # duplicates stored once
+
+def test_default_cache_dir_honours_env(monkeypatch, tmp_path, tfidf):
+    monkeypatch.setenv("CMG_CACHE_DIR", str(tmp_path))
+    embed_captions([["a red circle"]], tfidf)
+    assert len(list((tmp_path / "text_emb").glob("*.npz"))) == 1
+
+@pytest.mark.parametrize("h,w,m", [(7, 7, 4), (32, 32, 9), (33, 20, 16), (64, 64, 64)])
+def test_grid_masks_tile(h, w, m):
+    g = grid_masks(h, w, m)
+    assert g.shape == (m, h, w) and (g.sum(0) == 1).all()
+
+def _scene_batch(n=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 16, 16, generator=g), torch.randn(n, 12, generator=g)
+
+def test_best_masks_do_not_depend_on_batch_size():
+    x, t = _scene_batch()
+    torch.manual_seed(0)
+    model = MatchingModel(12, small_input=False).eval()
+    cfg = CMGConfig(image_size=16)
+    np.testing.assert_allclose(candidate_scores(model, x, t, cfg, bs=1), candidate_scores(model, x, t, cfg, bs=24), atol=1e-5)
+    assert (best_masks(model, x, t, cfg, bs=5) == best_masks(model, x, t, cfg, bs=24)).all()
+
+def test_candidates_match_mask_images():
+    x, _ = _scene_batch(6)
+    cfg = CMGConfig(image_size=16, n_regions=9, mask_mode="soft", soft_scale=0.2)
+    labels = np.array([0, 8, 3, 4, 4, 1])
+    cands = masked_candidates(x, 9, "soft", 0.2)
+    torch.testing.assert_close(mask_images(x, labels, cfg), cands[torch.arange(6), torch.as_tensor(labels)])
+
+def test_training_is_deterministic():
+    x, t = _scene_batch(32)
+    cfg = CMGConfig(image_size=16, match_epochs=1, batch_size=16, rid_epochs=1)
+    m1 = train_matching_model(x, t, cfg, small_input=False, progress=False)
+    m2 = train_matching_model(x, t, cfg, small_input=False, progress=False)
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()): torch.testing.assert_close(a, b)
+    labels = best_masks(m1, x, t, cfg)
+    r1 = train_rid(x, labels, cfg, features=m1, progress=False)
+    r2 = train_rid(x, labels, cfg, features=m1, progress=False)
+    np.testing.assert_allclose(rid_scores(r1, x), rid_scores(r2, x), atol=1e-6)
+    assert (rid_select(r1, x, cfg, bs=3) == rid_select(r1, x, cfg, bs=32)).all()
+
+def test_frozen_features_stay_frozen():
+    x, t = _scene_batch(32)
+    cfg = CMGConfig(image_size=16, match_epochs=1, batch_size=16, rid_epochs=2)
+    m = train_matching_model(x, t, cfg, small_input=False, progress=False)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    rid = train_rid(x, best_masks(m, x, t, cfg), cfg, features=m, progress=False)
+    for k, v in m.state_dict().items(): torch.testing.assert_close(v, before[k])          # the matching model is untouched
+    for k, v in rid.features.state_dict().items(): torch.testing.assert_close(v, before["backbone." + k])
+
+def test_loss_is_invariant_to_embedding_scale():
+    g = torch.Generator().manual_seed(0)
+    t, v = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
+    for variant in ("paper", "infonce"):
+        torch.testing.assert_close(cross_modal_contrastive_loss(t, v, 0.2, variant), cross_modal_contrastive_loss(3 * t, 0.1 * v, 0.2, variant))
+
+def test_candidates_of_a_batch_go_through_the_encoder_in_one_pass():
+    x, t = _scene_batch(10)
+    torch.manual_seed(0)
+    model = MatchingModel(12).eval()
+    rid = train_rid(x, np.zeros(10, np.int64), CMGConfig(image_size=16, rid_epochs=0), features=model, progress=False)
+    calls = []
+    model.backbone.register_forward_hook(lambda mod, inp, out: calls.append(len(inp[0])))
+    best_masks(model, x, t, CMGConfig(image_size=16, n_regions=9), bs=4)
+    assert calls == [4 * 9, 4 * 9, 2 * 9]
+    calls.clear()
+    rid.features.register_forward_hook(lambda mod, inp, out: calls.append(len(inp[0])))
+    rid_select(rid, x, bs=6)
+    assert calls == [6 * 4, 4 * 4]

@@ -1,0 +1,113 @@
+"The CMG detector and the `cmg` command end to end, on a tiny folder data set and tiny settings."
+import json, subprocess, sys, shutil
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from cmg_nb.data import make_scenes, load_folder, one_class_split
+from cmg_nb.pipeline import CMG
+
+TINY = dict(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32)
+FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--match-epochs", "1", "--rid-epochs", "1",
+         "--text-encoder", "tfidf", "--batch-size", "32", "-q"]
+
+def cmg(*args):
+    exe = shutil.which("cmg") or str(Path(sys.executable).parent / "cmg")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=900)
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    "A folder data set in the documented format: images + captions.csv (several rows per image)."
+    root = tmp_path_factory.mktemp("scenes")
+    d = make_scenes(160, size=24, seed=5, shapes=("circle", "square", "cross"))
+    (root / "img").mkdir()
+    rows = ["image,caption,group"]
+    for i in range(len(d)):
+        Image.fromarray(d.images[i]).save(root / f"img/{i}.png")
+        rows += [f'img/{i}.png,"{c}",{d.groups[i]}' for c in d.captions[i][:2]]
+    (root / "captions.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+@pytest.fixture(scope="module")
+def split(folder): return one_class_split(load_folder(folder), ["circle", "square"], seed=0)
+
+def test_save_load_same_scores_and_seed_reproducible(split, tmp_path):
+    a = CMG(**TINY, seed=3).fit(split.train, split.valid, progress=False)
+    s = a.anomaly_score(split.test)
+    p = a.save(tmp_path / "m.cmg")
+    assert not list(tmp_path.glob("*.tmp*"))
+    torch.load(p, weights_only=True)                                  # loadable without unpickling code
+    b = CMG.load(p)
+    np.testing.assert_array_equal(b.anomaly_score(split.test), s)     # save -> load -> identical scores
+    np.testing.assert_array_equal(b.predict(split.test), a.predict(split.test))
+    c = CMG(**TINY, seed=3).fit(split.train, split.valid, progress=False)
+    np.testing.assert_allclose(c.anomaly_score(split.test), s, rtol=1e-5)   # same seed -> same scores
+    np.testing.assert_array_equal(a.score_samples(split.test), -s)    # sklearn direction: higher = more normal
+
+def test_checkpoint_resume(split, tmp_path, monkeypatch):
+    import cmg_nb.pipeline as P
+    ref = CMG(**TINY, seed=1).fit(split.train, split.valid, progress=False).anomaly_score(split.test)
+    real = P.train_encoder
+    def boom(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(P, "train_encoder", boom)
+    with pytest.raises(KeyboardInterrupt): CMG(**TINY, seed=1).fit(split.train, split.valid, checkpoint=tmp_path / "ck", progress=False)
+    assert (tmp_path / "ck/cmer.pt").is_file() and not (tmp_path / "ck/encoder.pt").exists()
+    monkeypatch.setattr(P, "train_encoder", real)
+    def no_retrain(*a, **k): raise AssertionError("CMER stage recomputed instead of resumed")
+    monkeypatch.setattr(P, "train_matching_model", no_retrain)
+    s = CMG(**TINY, seed=1).fit(split.train, split.valid, checkpoint=tmp_path / "ck", progress=False).anomaly_score(split.test)
+    np.testing.assert_allclose(s, ref, rtol=1e-5)
+    with pytest.raises(ValueError, match="other settings or data"):
+        CMG(**TINY, seed=2).fit(split.train, split.valid, checkpoint=tmp_path / "ck", progress=False)
+
+@pytest.fixture(scope="module")
+def model(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "m.cmg"
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, *FLAGS)
+    assert r.returncode == 0, r.stderr
+    return out
+
+def test_cli_fit_score_evaluate(folder, model, tmp_path):
+    ims = sorted((folder / "img").glob("*.png"))[:3]
+    r = cmg("score", "--model", model, *ims)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(l.split("\t")[2] in ("normal", "anomaly") for l in lines)
+    js = json.loads(cmg("score", "--model", model, "--json", *ims).stdout)
+    assert [round(x["anomaly_score"], 4) for x in js["results"]] == [float(l.split("\t")[1]) for l in lines]
+    r = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "ssd,cmg", "--seeds", "2",
+            "--json", tmp_path / "res.json", *FLAGS)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert set(res) == {"ssd", "cmg"} and res["cmg"]["seeds"] == [0, 1]
+    for m in res.values():
+        assert 0 <= m["auroc_mean"] <= 1 and 0 <= m["aupr_mean"] <= 1 and m["auroc_ci95"] >= 0
+
+@pytest.mark.parametrize("case", ["unknown_group", "missing_folder", "bad_model", "bad_image", "model_is_dir"])
+def test_cli_bad_input(folder, model, tmp_path, case):
+    (tmp_path / "junk.cmg").write_bytes(b"not a model")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
+    args, msg = {
+        "unknown_group": (["fit", "--data", folder, "--normal-groups", "circle,hexagon", "--out", tmp_path / "o.cmg", *FLAGS], "unknown normal group(s): 'hexagon'"),
+        "missing_folder": (["evaluate", "--data", tmp_path / "nope", "--normal-groups", "a", *FLAGS], "data folder not found"),
+        "bad_model": (["score", "--model", tmp_path / "junk.cmg", folder / "img/0.png"], "not a readable cmg_nb model file"),
+        "bad_image": (["score", "--model", model, folder / "img/0.png", tmp_path / "bad.png"], "cannot decode image"),
+        "model_is_dir": (["fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path, *FLAGS], "is a folder"),
+    }[case]
+    r = cmg(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("cmg: error:") and msg in lines[0], r.stderr
+    assert not (tmp_path / "o.cmg").exists()
+
+def test_cli_demo_writes_report(tmp_path):
+    out = tmp_path / "demo"
+    r = cmg("demo", "--out", out, "--n-images", "240", "--seeds", "2", *FLAGS)
+    assert r.returncode == 0, r.stderr
+    for f in ("report.html", "results.json", "roc.png", "score_hist.png", "rid_masked_examples.png", "tsne.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 200, f
+    res = json.loads((out / "results.json").read_text())
+    assert list(res) == ["ssd", "ssd+cmer", "ssd+cmle", "cmg"] and all(r["seeds"] == [0, 1] for r in res.values())
+    assert "CMG - SSD AUROC" in r.stdout and "done in" in r.stdout
+    assert not list(out.glob("*.tmp*"))
