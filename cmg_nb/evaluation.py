@@ -114,7 +114,7 @@ def plot_tsne(feats:dict, groups, seed:int=0, max_points:int=600):
     axs[0][-1].legend(fontsize=7, markerscale=2, loc="best"); fig.tight_layout(); return fig
 
 # %% ../nbs/11_evaluation.ipynb #605533e8
-DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3)
+DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3, lam=10.0)
 
 def demo(out:str|Path="cmg-demo", # report folder
          n_images:int=1600, seeds=(0, 1, 2), methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"),
