@@ -17,7 +17,7 @@ from .backbones import image_backbone
 from .text import get_text_encoder, embed_captions
 from .contrastive import MatchingModel, train_matching_model
 from .masking import best_masks, mask_images
-from .rid import RID, train_rid, rid_select, rid_accuracy
+from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy
 from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
@@ -156,11 +156,11 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
             m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
             l, lv = best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
             set_seed(cfg.seed)
-            r = train_rid(x, l, cfg, valid=(xv, lv), progress=progress)
+            r = train_rid(x, l, cfg, valid=(xv, lv), features=m, progress=progress)   # frozen E1 features (measured in the RID notebook)
             return dict(matching=m.state_dict(), rid=r.state_dict(), labels=torch.from_numpy(l), valid_labels=torch.from_numpy(lv),
                         rid_valid_acc=torch.tensor(rid_accuracy(r, xv, lv, cfg)), text_dim=torch.tensor(T.shape[1]))
         c = timed("CMER (matching model, masks, RID)", lambda: st.run("cmer", _cmer))
-        self.matching_, self.rid_ = self._build_matching(int(c["text_dim"])), self._build_rid()
+        self.matching_ = self._build_matching(int(c["text_dim"])); self.rid_ = self._build_rid()
         self.matching_.load_state_dict(c["matching"]); self.rid_.load_state_dict(c["rid"])
         self.info_["rid_valid_accuracy"] = float(c["rid_valid_acc"]); self.info_["chance"] = 1 / cfg.n_regions
         self.info_["train_labels"] = c["labels"].numpy()
@@ -198,7 +198,7 @@ def _build_matching(self:CMG, text_dim:int)->MatchingModel:
 
 @patch
 def _build_rid(self:CMG)->RID:
-    c = self.config; mod, dim = image_backbone(c.backbone); return RID(mod, dim, c.n_regions, c.mask_mode, c.soft_scale)
+    return make_rid(self.config, features=self.matching_)   # the same architecture train_rid builds
 
 @patch
 def _build_encoder(self:CMG)->AnomalyEncoder:

@@ -9,6 +9,8 @@ from cmg_nb.contrastive import MatchingModel, train_matching_model, cross_modal_
 from cmg_nb.masking import grid_masks, best_masks, candidate_scores, mask_images, masked_candidates
 from cmg_nb.rid import train_rid, rid_select, rid_scores
 
+torch.set_num_threads(1)   # tiny models: one thread is as fast, and immune to OpenMP thrashing on a shared CPU
+
 CAPS = ["a red circle", "a red round disc", "a blue square", "a green square box", "a yellow triangle",
         "a small triangle", "a round circle in the middle", "a square in the corner"]
 
