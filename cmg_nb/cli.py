@@ -114,10 +114,10 @@ def cmd_score(args)->int:
     return 0
 
 def cmd_evaluate(args)->int:
-    from cmg_nb.evaluation import run_methods, results_json, results_table
+    from cmg_nb.evaluation import run_methods, results_json, results_table, available_methods
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}")
+    bad = [m for m in methods if m not in available_methods()]
+    if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
     if args.seeds < 1: raise CMGError("--seeds must be >= 1")
     data = load_data(args.data, args.fmt, on_error=args.on_error)
     normal = _groups(args.normal_groups); _normal_items(data, normal)

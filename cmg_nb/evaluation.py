@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_evaluation.ipynb #8a9c4184
 from __future__ import annotations
-import os, json, time, html, base64
+import os, json, time, html, base64, importlib
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,25 +14,47 @@ from .pipeline import CMG, as_image_tensor
 from .scoring import evaluate, summarize_runs
 
 # %% auto #0
-__all__ = ['DEMO_CONFIG', 'run_methods', 'results_json', 'results_table', 'plot_roc', 'plot_score_hist', 'plot_masked_examples',
-           'plot_tsne', 'demo']
+__all__ = ['DETECTORS', 'DEMO_CONFIG', 'available_methods', 'make_detector', 'run_methods', 'results_json', 'results_table',
+           'plot_roc', 'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'demo']
+
+# %% ../nbs/11_evaluation.ipynb #0a9daf7a
+DETECTORS = {  # name -> "module:callable"; built as callable(config, seed=seed)
+    "cmda": "cmg_nb.baselines:CMDA",
+    "she": "cmg_nb.baselines:SHE",
+    "pretrained-maha": "cmg_nb.pretrained:PretrainedMahalanobis",
+    "cmg-pretrained": "cmg_nb.pretrained:pretrained_cmg",
+    "zero-shot": "cmg_nb.zeroshot:ZeroShotDetector",
+}
+
+def available_methods()->list:
+    "Every method name `run_methods` and `cmg evaluate` accept."
+    return list(METHODS) + list(DETECTORS)
+
+def make_detector(method:str, # a name from `available_methods()`
+                  config:CMGConfig|None=None, seed:int=0):
+    "An unfitted detector for `method` with `config` and `seed`."
+    if method in METHODS: return CMG.for_method(method, config, seed=int(seed))
+    if method not in DETECTORS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(available_methods())}")
+    mod, name = DETECTORS[method].split(":")
+    return getattr(importlib.import_module(mod), name)(config or CMGConfig(), seed=int(seed))
 
 # %% ../nbs/11_evaluation.ipynb #e4979a96
 def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"), seeds=(0, 1, 2),
                 config:CMGConfig|None=None, progress:bool=True, keep_models:bool=False):
-    "Fit and evaluate each method with each seed; returns (runs DataFrame, {(method, seed): fitted CMG} if keep_models)."
+    "Fit and evaluate each method with each seed; returns (runs DataFrame, {(method, seed): fitted detector} if keep_models)."
     config = config or CMGConfig()
-    bad = [m for m in methods if m not in METHODS]
-    if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
+    bad = [m for m in methods if m not in available_methods()]
+    if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(available_methods())}")
     rows, models, cache = [], {}, {}
     for seed in seeds:
         for m in methods:
             t = time.time()
-            det = CMG.for_method(m, config, seed=int(seed)).fit(split.train, split.valid, stage_cache=cache, progress=progress)
+            det = make_detector(m, config, seed=int(seed)).fit(split.train, split.valid, stage_cache=cache, progress=progress)
             s = det.anomaly_score(split.test)
             r = evaluate(s, split.test_labels)
             rows.append(dict(method=m, seed=int(seed), auroc=float(r["auroc"]), aupr=float(r["aupr"]),
-                             fit_seconds=round(time.time() - t, 1), rid_valid_accuracy=det.info_.get("rid_valid_accuracy", np.nan)))
+                             fit_seconds=round(time.time() - t, 1), rid_valid_accuracy=getattr(det, "info_", {}).get("rid_valid_accuracy", np.nan),
+                             uses_labels=bool(getattr(det, "uses_labels", False))))
             if progress: print(f"  {m:9s} seed {seed}: AUROC {r['auroc']:.3f}  AUPR {r['aupr']:.3f}  ({rows[-1]['fit_seconds']}s)")
             if keep_models: models[(m, int(seed))] = det
     return pd.DataFrame(rows), models
