@@ -267,4 +267,5 @@ d = { 'settings': { 'branch': 'main',
                              'cmg_nb.text.embed_captions': ('text.html#embed_captions', 'cmg_nb/text.py'),
                              'cmg_nb.text.encode_texts': ('text.html#encode_texts', 'cmg_nb/text.py'),
                              'cmg_nb.text.get_text_encoder': ('text.html#get_text_encoder', 'cmg_nb/text.py'),
-                             'cmg_nb.text.minilm_path': ('text.html#minilm_path', 'cmg_nb/text.py')}}}
+                             'cmg_nb.text.minilm_path': ('text.html#minilm_path', 'cmg_nb/text.py')},
+            'cmg_nb.training': {'cmg_nb.training.fit_learner': ('training.html#fit_learner', 'cmg_nb/training.py')}}}

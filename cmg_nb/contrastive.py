@@ -15,6 +15,7 @@ from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.optimizer import Adam
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
+from .training import fit_learner
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -193,15 +194,12 @@ def train_matching_model(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1
                          valid:tuple|None=None, # (images, caption embeddings) of normal validation data: early stopping
                          patience:int=3, # epochs without a better validation loss before stopping
                          progress:bool=True, # show fastai's progress bar and epoch table
+                         extra_cbs:list|None=None, # more fastai callbacks for this fit (e.g. a per-epoch metric)
                          **kwargs)->MatchingModel:
     "Train the matching model E1 with Eq. 1 (fastai `Learner`, early stopping on normal validation data)."
     cfg = (cfg or CMGConfig()).validate()
     learn = matching_learner(x, text_emb, cfg, valid=valid, **kwargs)
     cbs = [EarlyStoppingCallback(monitor="valid_loss", patience=patience),
            QuietSaveModel(monitor="valid_loss", fname="best_matching")] if valid is not None else []
-    if cfg.match_epochs > 0:
-        if progress: learn.fit_one_cycle(cfg.match_epochs, learn.lr, cbs=cbs)
-        else:
-            with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
-                learn.fit_one_cycle(cfg.match_epochs, learn.lr, cbs=cbs)
+    fit_learner(learn, cfg.match_epochs, learn.lr, cbs=cbs + list(extra_cbs or []), progress=progress)
     return learn.model.eval()

@@ -13,6 +13,7 @@ from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cy
 from fastai.callback.progress import ProgressCallback
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
+from .training import fit_learner
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone
 from .data import tensor_dls
@@ -118,6 +119,7 @@ def train_rid(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
               small_input:bool=False, # stem of a fresh backbone (see `image_backbone`)
               patience:int=3, # epochs without a better validation loss before stopping
               progress:bool=True, # show fastai's progress bar and epoch table
+              extra_cbs:list|None=None, # more fastai callbacks for this fit (e.g. a per-epoch metric)
               bs:int=64, # images per batch for precomputing frozen features
              )->RID:
     "Train the RID on CMER's labels with the cross-entropy of Eq. 3 (fastai `Learner`, early stopping on normal validation data)."
@@ -143,11 +145,7 @@ def train_rid(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
                     path=tempfile.mkdtemp(prefix="cmg_rid_"), model_dir=".")
     cbs = [EarlyStoppingCallback(monitor="valid_loss", patience=patience),
            QuietSaveModel(monitor="valid_loss", fname="best_rid")] if valid is not None else []
-    if cfg.rid_epochs > 0:
-        if progress: learn.fit_one_cycle(cfg.rid_epochs, cfg.lr, cbs=cbs)
-        else:
-            with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
-                learn.fit_one_cycle(cfg.rid_epochs, cfg.lr, cbs=cbs)
+    fit_learner(learn, cfg.rid_epochs, cfg.lr, cbs=cbs + list(extra_cbs or []), progress=progress)
     return rid.eval()
 
 # %% ../nbs/06_rid.ipynb #06f14127

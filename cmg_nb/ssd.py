@@ -15,6 +15,7 @@ from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
 from fastai.callback.schedule import fit_one_cycle
 from fastai.optimizer import Adam
+from .training import fit_learner
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -245,17 +246,14 @@ def train_encoder(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1
                   lle_batching:str="bank", # "bank" (`FeatureBank`, measured better) or "batch" (in-batch block)
                   patience:int|None=None, # stop after this many epochs without a better validation loss
                   progress:bool=True, # fastai's progress bars and epoch table
+                  extra_cbs:list|None=None, # more fastai callbacks for this fit (e.g. a per-epoch metric)
                  )->AnomalyEncoder:
     "Train E2^I: SimCLR NT-Xent on two views, plus `cfg.lam` x guidance (Eq. 13 or MSE); returns the encoder (eval mode)."
     cfg = (cfg or CMGConfig()).validate()
     learn = ssd_learner(x, cfg, W=W, valid=valid, text_emb=text_emb, guidance=guidance, small_input=small_input, lle_batching=lle_batching)
     cbs = [KeepBest()] if valid is not None else []
     if valid is not None and patience: cbs.append(EarlyStoppingCallback(patience=patience))
-    if cfg.epochs > 0:
-        if progress: learn.fit_one_cycle(cfg.epochs, cfg.lr, cbs=cbs)
-        else:
-            with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
-                learn.fit_one_cycle(cfg.epochs, cfg.lr, cbs=cbs)
+    fit_learner(learn, cfg.epochs, cfg.lr, cbs=cbs + list(extra_cbs or []), progress=progress)
     model = learn.model.eval()
     rec = np.array(learn.recorder.values) if learn.recorder.values else np.zeros((0, 2))
     guide = next((c for c in learn.cbs if isinstance(c, GuidanceLoss)), None)
