@@ -60,6 +60,7 @@ class CMGConfig:
     text_encoder:str = "minilm"  # "minilm" (shipped weights), "tfidf" (weight-free), or a HF model path
     match_epochs:int = 10        # epochs of the matching model E1 (Eq. 1)
     rid_epochs:int = 10          # epochs of the Redundant Information Detector (Eq. 3)
+    rid_input:str = "pixels"     # what the RID's MLP reads: "pixels" (each masked copy pooled to 16x16) or "matching" (frozen E1 features)
     # global guidance, CMLE (Eq. 8-13)
     cmle:bool = True             # add L_global with LLE weights computed on caption clusters
     n_text_clusters:int = 5      # K of the Gaussian mixture over caption embeddings (paper: 5)
@@ -85,6 +86,8 @@ class CMGConfig:
             raise ValueError(f"n_regions must be a square number >= 4 (4 = 2x2, 9 = 3x3), got {self.n_regions}")
         if self.mask_mode not in ("hard", "soft"):
             raise ValueError(f"mask_mode must be 'hard' or 'soft', got {self.mask_mode!r}")
+        if self.rid_input not in ("pixels", "matching"):
+            raise ValueError(f"rid_input must be 'pixels' or 'matching', got {self.rid_input!r}")
         if not 0 <= self.soft_scale < 1: raise ValueError(f"soft_scale must be in [0, 1), got {self.soft_scale}")
         for name in ("image_size", "feat_dim", "n_text_clusters", "batch_size", "n_score_clusters"):
             if getattr(self, name) < 1: raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

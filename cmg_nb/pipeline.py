@@ -66,7 +66,7 @@ class CMG:
 _STAGE_KEYS = {  # the settings each stage's output depends on
     "text": ("text_encoder",),
     "cmer": ("text_encoder", "image_size", "backbone", "feat_dim", "n_regions", "mask_mode", "soft_scale", "tau",
-             "match_epochs", "rid_epochs", "batch_size", "lr", "seed", "val_frac"),
+             "match_epochs", "rid_epochs", "rid_input", "batch_size", "lr", "seed", "val_frac"),
     "cmle": ("text_encoder", "n_text_clusters", "lle_neighbors", "lle_reg", "seed"),
 }
 
@@ -156,7 +156,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
             m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
             l, lv = best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
             set_seed(cfg.seed)
-            r = train_rid(x, l, cfg, valid=(xv, lv), features=m, progress=progress)   # frozen E1 features (measured in the RID notebook)
+            r = train_rid(x, l, cfg, valid=(xv, lv), features=self._rid_features(m), progress=progress)
             return dict(matching=m.state_dict(), rid=r.state_dict(), labels=torch.from_numpy(l), valid_labels=torch.from_numpy(lv),
                         rid_valid_acc=torch.tensor(rid_accuracy(r, xv, lv, cfg)), text_dim=torch.tensor(T.shape[1]))
         c = timed("CMER (matching model, masks, RID)", lambda: st.run("cmer", _cmer))
@@ -197,8 +197,13 @@ def _build_matching(self:CMG, text_dim:int)->MatchingModel:
     c = self.config; return MatchingModel(text_dim, c.backbone, c.feat_dim)
 
 @patch
+def _rid_features(self:CMG, matching:MatchingModel):
+    "What the RID reads (`config.rid_input`): pooled pixels, or the matching model's frozen features."
+    return matching if self.config.rid_input == "matching" else "pixels"
+
+@patch
 def _build_rid(self:CMG)->RID:
-    return make_rid(self.config, features=self.matching_)   # the same architecture train_rid builds
+    return make_rid(self.config, features=self._rid_features(self.matching_))   # the same architecture train_rid builds
 
 @patch
 def _build_encoder(self:CMG)->AnomalyEncoder:

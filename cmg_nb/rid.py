@@ -21,7 +21,7 @@ from .masking import masked_candidates
 from .contrastive import QuietSaveModel
 
 # %% auto #0
-__all__ = ['rid_loss', 'score_mlp', 'RID', 'make_rid', 'train_rid', 'rid_scores', 'rid_select', 'rid_accuracy']
+__all__ = ['rid_loss', 'score_mlp', 'RID', 'PooledPixels', 'make_rid', 'train_rid', 'rid_scores', 'rid_select', 'rid_accuracy']
 
 # %% ../nbs/06_rid.ipynb #09404f07
 def rid_loss(logits:torch.Tensor, # (B, M) RID scores of the M masked copies of each image
@@ -69,6 +69,12 @@ class RID(nn.Module):
 
     def forward(self, x:torch.Tensor)->torch.Tensor: "(B, M) scores for images (B, 3, H, W)."; return self.score_features(self.candidate_features(x))
 
+class PooledPixels(nn.Module):
+    "Images (B, 3, H, W) -> their pixels average-pooled to (3, side, side), flattened: the RID's cheapest input."
+    def __init__(self, side:int=16): super().__init__(); self.side = side
+    def forward(self, x): return F.adaptive_avg_pool2d(x, min(self.side, x.shape[-1])).flatten(1)
+    def dim(self, image_size:int)->int: "Output size for square images of side `image_size`."; return 3 * min(self.side, image_size) ** 2
+
 # %% ../nbs/06_rid.ipynb #57c188fa
 class _HeadOnly(nn.Module):
     "Wraps a RID so that a learner trains its MLP on precomputed (B, M, D) candidate features."
@@ -76,7 +82,10 @@ class _HeadOnly(nn.Module):
     def forward(self, f): return self.rid.score_features(f)
 
 def _resolve_features(features, cfg:CMGConfig, small_input:bool):
-    "(module, dim, frozen) from None (fresh backbone), a MatchingModel, a (module, dim) pair, or a module."
+    "(module, dim, frozen) from \"pixels\", None (fresh backbone), a MatchingModel, a (module, dim) pair, or a module."
+    if isinstance(features, str):
+        if features != "pixels": raise ValueError(f"features must be 'pixels', None, a MatchingModel, a (module, dim) pair or a module, got {features!r}")
+        pp = PooledPixels(); return pp, pp.dim(cfg.image_size), True
     if features is None:
         mod, dim = image_backbone(cfg.backbone, small_input=small_input)
         return mod, dim, False
@@ -97,7 +106,7 @@ def _check_labels(labels, n:int, m:int)->torch.Tensor:
     return labels
 
 def make_rid(cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale, backbone
-             features=None, # None: fresh `cfg.backbone`; a MatchingModel, (module, dim) pair or module: frozen copy
+             features=None, # "pixels": pooled pixels; None: fresh `cfg.backbone`; a MatchingModel, (module, dim) pair or module: frozen copy
              small_input:bool=False, # stem of a fresh backbone
             )->RID:
     "An untrained RID built exactly as `train_rid` builds it (to train, or to load a saved `state_dict` into)."
@@ -115,7 +124,7 @@ def train_rid(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
               labels, # CMER's labels (N,) from `best_masks`
               cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale, rid_epochs, backbone, batch_size, lr, seed, device
               valid:tuple|None=None, # (images, labels) of normal validation data: early stopping
-              features=None, # None: fresh `cfg.backbone` trained end to end; a MatchingModel (or module): its frozen features
+              features=None, # "pixels": pooled pixels; None: fresh `cfg.backbone` end to end; a MatchingModel (or module): its frozen features
               small_input:bool=False, # stem of a fresh backbone (see `image_backbone`)
               patience:int=3, # epochs without a better validation loss before stopping
               progress:bool=True, # show fastai's progress bar and epoch table

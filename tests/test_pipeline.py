@@ -32,8 +32,10 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def split(folder): return one_class_split(load_folder(folder), ["circle", "square"], seed=0)
 
-def test_save_load_same_scores_and_seed_reproducible(split, tmp_path):
-    a = CMG(**TINY, seed=3).fit(split.train, split.valid, progress=False)
+@pytest.mark.parametrize("rid_input", ["pixels", "matching"])
+def test_save_load_same_scores_and_seed_reproducible(split, tmp_path, rid_input):
+    a = CMG(**TINY, seed=3, rid_input=rid_input).fit(split.train, split.valid, progress=False)
+    assert (a.rid_.features.__class__.__name__ == "PooledPixels") == (rid_input == "pixels")
     s = a.anomaly_score(split.test)
     p = a.save(tmp_path / "m.cmg")
     assert not list(tmp_path.glob("*.tmp*"))
@@ -41,7 +43,7 @@ def test_save_load_same_scores_and_seed_reproducible(split, tmp_path):
     b = CMG.load(p)
     np.testing.assert_array_equal(b.anomaly_score(split.test), s)     # save -> load -> identical scores
     np.testing.assert_array_equal(b.predict(split.test), a.predict(split.test))
-    c = CMG(**TINY, seed=3).fit(split.train, split.valid, progress=False)
+    c = CMG(**TINY, seed=3, rid_input=rid_input).fit(split.train, split.valid, progress=False)
     np.testing.assert_allclose(c.anomaly_score(split.test), s, rtol=1e-5)   # same seed -> same scores
     np.testing.assert_array_equal(a.score_samples(split.test), -s)    # sklearn direction: higher = more normal
 
