@@ -137,7 +137,7 @@ def cmd_evaluate(args)->int:
     runs, _ = run_methods(split, methods, list(range(args.seeds)), config_from_args(args), progress=not args.quiet)
     res = results_json(runs)
     print(results_table(res))
-    if args.json:
+    if args.json and not int(os.environ.get("RANK", 0)):        # under torchrun: rank 0 writes
         out = Path(args.json); out.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out, json.dumps(res, indent=2)); print(f"wrote {out}")
     return 0
@@ -145,6 +145,10 @@ def cmd_evaluate(args)->int:
 def cmd_demo(args)->int:
     from cmg_nb.evaluation import demo
     kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
+    if int(os.environ.get("RANK", 0)):   # under torchrun the other processes train along; their report copy is thrown away
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp: demo(tmp, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=False, **kw)
+        return 0
     demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=not args.quiet, **kw)
     return 0
 

@@ -90,8 +90,8 @@ def test_streamed_folder_scores_equal_one_batch(folder, tmp_path):
               batch_size=16).fit(load_folder(folder).subset(np.arange(40), "train"), progress=False)
     paths = sorted((folder / "img").glob("*.png"))
     one = det.anomaly_score(paths, chunk=len(paths))
-    np.testing.assert_allclose(det.anomaly_score(paths, chunk=7), one, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(det.anomaly_score(paths[::-1], chunk=7), one[::-1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(det.anomaly_score(paths, chunk=7), one, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(det.anomaly_score(paths[::-1], chunk=7), one[::-1], rtol=1e-6, atol=1e-9)
     det.save(tmp_path / "m.cmg")
     # `cmg score FOLDER` scores every image file of the folder, streamed
     import io, contextlib
@@ -100,6 +100,6 @@ def test_streamed_folder_scores_equal_one_batch(folder, tmp_path):
     res = json.loads(buf.getvalue())["results"]
     got = {Path(r["path"]).name: r["anomaly_score"] for r in res}
     assert len(got) == len(paths)
-    np.testing.assert_allclose([got[p.name] for p in paths], one, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose([got[p.name] for p in paths], one, rtol=1e-6, atol=1e-9)
     (tmp_path / "empty").mkdir()
     assert main(["score", "--model", str(tmp_path / "m.cmg"), str(tmp_path / "empty")]) == 2
