@@ -162,7 +162,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
     if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
     t0, times = time.time(), {}
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-    st = _Stages(cfg, _fingerprint(x[:, :, ::4, ::4], np.array([hash(c[0]) % 2**31 for c in train.captions])), checkpoint, stage_cache)
+    st = _Stages(cfg, _fingerprint(x[:, :, ::4, ::4], np.array([int(hashlib.sha256(c[0].encode()).hexdigest()[:8], 16) for c in train.captions])), checkpoint, stage_cache)
     say = print if progress and not int(os.environ.get("RANK", 0)) else (lambda *a, **k: None)   # rank 0 alone speaks
     def timed(name, fn):
         t = time.time(); out = fn(); times[name] = round(time.time() - t, 2); say(f"[{cfg.method}] {name}: {times[name]:.1f}s"); return out

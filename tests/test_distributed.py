@@ -78,8 +78,14 @@ def test_cmg_fit_under_torchrun_writes_one_loadable_model(folder, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.cmg"]      # one file, no temporary left behind
     assert not [p for p in (tmp_path / "ck").iterdir() if ".tmp" in p.name]
     det = CMG.load(out)
-    s = det.anomaly_score(sorted((folder / "img").glob("*.png"))[:5])
+    ims = sorted((folder / "img").glob("*.png"))[:5]
+    s = det.anomaly_score(ims)
     assert s.shape == (5,) and np.isfinite(s).all()
+    # one process resumes from the checkpoint rank 0 wrote (stage keys are the same in every process): same detector
+    r = subprocess.run([exe, "fit", "--data", str(folder), "--normal-groups", "circle,square", "--out", str(tmp_path / "m2.cmg"),
+                        "--checkpoint", str(tmp_path / "ck"), *FLAGS], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    np.testing.assert_allclose(CMG.load(tmp_path / "m2.cmg").anomaly_score(ims), s, rtol=1e-6)
 
 def test_streamed_folder_scores_equal_one_batch(folder, tmp_path):
     "A folder of N images scored in chunks smaller than N gives the scores of one big batch, in the same order."
