@@ -125,8 +125,8 @@ class CrossModalLoss:
         return cross_modal_contrastive_loss(zt, zi, tau=self.tau, variant=self.variant, symmetric=self.symmetric)
 
 def batch_retrieval(pred, *yb):
-    "Share of captions whose most similar image in the batch is their own."
-    zt, zi = pred
+    "Share of captions whose most similar image in the batch is their own (the global batch when data-parallel)."
+    zt, zi = map(gather_batch, pred)
     return ((zt @ zi.T).argmax(1) == torch.arange(len(zt), device=zt.device)).float().mean()
 
 class MatchAugment(Callback):

@@ -11,7 +11,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from _ddp_train import train
 
-TOL = 1e-4   # max |w_2proc - w_1proc|; measured ~4e-7 (float summation order), see 02a_training
+TOL = 2e-4   # max |w_2proc - w_1proc|; measured 1.3e-6 (E1), 2.5e-7 (RID), 1.0e-5 (E2): float summation order + Adam, see 02a_training
 
 def free_port()->int:
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
@@ -22,14 +22,17 @@ def torchrun(*args, nproc=2, timeout=300):
            "--master_port", str(free_port()), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
-def max_diff(a, b)->float:
-    ks = [k for k in a if k.startswith("w.")]
-    assert ks and set(ks) == {k for k in b if k.startswith("w.")}
+PARTS = {"m.": "E1 (matching)", "r.": "RID head", "w.": "E2 (encoder)"}
+
+def max_diff(a, b, prefix="")->float:
+    "Largest absolute difference of the weights whose names start with `prefix` ('' = all)."
+    ks = [k for k in a if k[:2] in PARTS and k.startswith(prefix)]
+    assert ks and set(ks) == {k for k in b if k[:2] in PARTS and k.startswith(prefix)}
     return max(float(np.abs(a[k] - b[k]).max()) for k in ks)
 
 @pytest.fixture(scope="module")
 def two_process(tmp_path_factory):
-    "Weights and losses of the tiny training run by 2 torchrun processes with 32 images each (global batch 64)."
+    "Weights and losses of the tiny trainings run by 2 torchrun processes with 32 images each (global batch 64)."
     out = tmp_path_factory.mktemp("ddp") / "ddp.npz"
     t = time.time()
     r = torchrun(HERE / "_ddp_train.py", out, 0, 32)
@@ -38,16 +41,16 @@ def two_process(tmp_path_factory):
     return res
 
 def test_two_processes_match_one(two_process):
-    "Same global batch (2 x 32 vs 1 x 64): same losses and weights within TOL; a different seed is far outside it."
+    "Same global batch (2 x 32 vs 1 x 64): E1, RID and E2 weights within TOL, same losses; another seed is far outside TOL."
     assert int(two_process["world"]) == 2
     one = train(seed=0, bs=64)
-    d = max_diff(two_process, one)
-    print(f"\n2 processes vs 1: max |dw| = {d:.2e}; worker time 2-proc {float(two_process['seconds']):.1f}s (wall with start-up "
-          f"{two_process['wall']:.1f}s)")
-    assert d < TOL
-    np.testing.assert_allclose(two_process["losses"], one["losses"], rtol=1e-5)
+    d = {p: max_diff(two_process, one, p) for p in PARTS}
+    print("\n2 processes vs 1, max |dw|: " + ", ".join(f"{PARTS[p]} {v:.1e}" for p, v in d.items()) +
+          f"; 2-process worker {float(two_process['seconds']):.1f}s (wall with start-up {two_process['wall']:.1f}s)")
+    assert max(d.values()) < TOL
+    for k in ("losses", "m_losses"): np.testing.assert_allclose(two_process[k], one[k], rtol=1e-5)
     other = train(seed=1, bs=64)                           # the check can fail: another seed lies far outside TOL
-    assert max_diff(two_process, other) > 100 * TOL
+    assert all(max_diff(two_process, other, p) > 100 * TOL for p in PARTS)
     assert not np.allclose(other["losses"], one["losses"], rtol=1e-5)
 
 @pytest.fixture(scope="module")
