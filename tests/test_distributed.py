@@ -18,6 +18,7 @@ def free_port()->int:
 
 def torchrun(*args, nproc=2, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    if Path("/sys/class/net/lo").exists(): env.setdefault("GLOO_SOCKET_IFNAME", "lo")   # one machine: gloo over loopback
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
