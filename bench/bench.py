@@ -2,9 +2,12 @@
 
     python bench/bench.py            # all figures, including the full `cmg demo` (a few minutes)
     python bench/bench.py --no-demo  # skip the demo run
+    python bench/bench.py --only-streaming   # only the streaming-scoring memory figure
 
 Targets (issue 5): a CMG training step costs at most 1.5x an SSD step; CMG scoring (RID over M
 candidates + encoder + Eq. 14) costs at most 2x SSD scoring; the demo's peak memory stays under 4 GB.
+Issue 8: scoring a folder of 5,000 images streams in chunks of 256, so its extra memory stays bounded by a chunk
+(compare with one chunk of all 5,000, which decodes every image at once).
 """
 import argparse, os, resource, subprocess, sys, tempfile, time, json, warnings
 warnings.filterwarnings("ignore")
@@ -17,9 +20,40 @@ def timeit(fn, reps=5, warmup=1):
         t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
     return float(np.median(ts))
 
+def bench_streaming(n:int=5000, size:int=128, chunks=(256, None)):  # Linux (/proc)
+    "Peak memory of `CMG.anomaly_score` on `n` image files (size x size PNGs), streamed in chunks vs all at once."
+    from PIL import Image
+    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.pipeline import CMG
+    from cmg_nb.evaluation import DEMO_CONFIG
+    tmp = tempfile.mkdtemp(prefix="cmg_bench_stream_")
+    sp = one_class_split(make_scenes(400, size, seed=7), ["circle", "square", "triangle", "diamond"], seed=0)
+    CMG(**dict(DEMO_CONFIG, epochs=1, match_epochs=1, rid_epochs=1)).fit(sp.train, sp.valid, progress=False).save(f"{tmp}/m.cmg")
+    os.makedirs(f"{tmp}/img")
+    for i in range(n): Image.fromarray(sp.test.image(i % len(sp.test))).save(f"{tmp}/img/{i:05d}.png")
+    for chunk in chunks:
+        c = n if chunk is None else chunk
+        # VmRSS before scoring, then the peak (VmHWM, reset through /proc/self/clear_refs) while scoring, in kB
+        code = ("import time, glob; from cmg_nb.pipeline import CMG; "
+                "kb = lambda k: int([l for l in open('/proc/self/status') if l.startswith(k)][0].split()[1]); "
+                f"d = CMG.load({tmp + '/m.cmg'!r}); ps = sorted(glob.glob({tmp + '/img/*.png'!r})); d.anomaly_score(ps[:8]); "
+                "r0 = kb('VmRSS'); open('/proc/self/clear_refs', 'w').write('5'); t = time.time(); "
+                f"s = d.anomaly_score(ps, chunk={c}); "
+                "print('STREAM', len(s), time.time() - t, r0, kb('VmHWM'))")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        line = [l for l in r.stdout.splitlines() if l.startswith("STREAM")]
+        if not line: print("streaming bench failed:", r.stderr[-2000:]); return 1
+        k, secs, kb0, kb1 = line[0].split()[1:]
+        print(f"scoring {k} image files ({size}x{size} PNG) in chunks of {c}: {float(secs):.1f}s, peak memory "
+              f"{int(kb1)/2**20:.2f} GB, {(int(kb1) - int(kb0))/2**10:.0f} MB above the loaded model's {int(kb0)/2**20:.2f} GB"
+              + (" (target: bounded by a chunk)" if chunk else " (everything decoded at once, for comparison)"))
+    return 0
+
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("--no-demo", action="store_true"); ap.add_argument("--bs", type=int, default=128)
+    ap.add_argument("--only-streaming", action="store_true")
     a = ap.parse_args()
+    if a.only_streaming: return bench_streaming()
     from cmg_nb.core import CMGConfig
     from cmg_nb.data import make_scenes, one_class_split
     from cmg_nb.pipeline import CMG, as_image_tensor
@@ -56,6 +90,8 @@ def main():
     n = len(xt)
     print(f"scoring {n} images: bare backbone {n/t_bare:.0f} img/s, SSD {n/t_ssd:.0f} img/s, CMG {n/t_cmg:.0f} img/s; "
           f"CMG/SSD time ratio {t_cmg/t_ssd:.2f} (target <= 2)")
+    # --- streaming scores of 5,000 image files: peak memory stays bounded by a chunk
+    if bench_streaming(): return 1
     # --- the demo, in a child process so its peak memory is its own
     if not a.no_demo:
         out = tempfile.mkdtemp()

@@ -95,17 +95,28 @@ def cmd_fit(args)->int:
     train = _normal_items(data, _groups(args.normal_groups))
     cfg = config_from_args(args, METHODS[args.method])
     det = CMG(cfg).fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
-    det.save(out)
-    print(f"saved {args.method} detector ({len(train)} normal items, groups {','.join(_groups(args.normal_groups))}) to {out}")
+    det.save(out)                                                # under torchrun: rank 0 writes, the others are silent
+    if int(os.environ.get("RANK", 0)) == 0: print(f"saved {args.method} detector ({len(train)} normal items, groups {','.join(_groups(args.normal_groups))}) to {out}")
     return 0
+
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+
+def _image_paths(items)->list:
+    "Paths as given; a folder stands for its image files (sorted)."
+    out = []
+    for p in map(Path, items):
+        if p.is_dir():
+            fs = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in _IMAGE_EXTS)
+            if not fs: raise CMGError(f"no image files ({', '.join(_IMAGE_EXTS)}) in folder {p}")
+            out += fs
+        else: out.append(p)
+    return out
 
 def cmd_score(args)->int:
     from cmg_nb.pipeline import CMG
-    from cmg_nb.data import read_image
     det = CMG.load(args.model)
-    paths = [Path(p) for p in args.images]
-    ims = [read_image(p) for p in paths]                      # fails with the bad file's name before any work
-    a = det.anomaly_score(ims)
+    paths = _image_paths(args.images)
+    a = det.anomaly_score(paths)                              # streamed in chunks; a bad file stops it with its name
     thr = -det.offset_ if args.threshold is None else args.threshold
     rows = [dict(path=str(p), anomaly_score=float(v), verdict="anomaly" if v > thr else "normal") for p, v in zip(paths, a)]
     if args.json: print(json.dumps(dict(threshold=thr, results=rows), indent=2))
@@ -126,7 +137,7 @@ def cmd_evaluate(args)->int:
     runs, _ = run_methods(split, methods, list(range(args.seeds)), config_from_args(args), progress=not args.quiet)
     res = results_json(runs)
     print(results_table(res))
-    if args.json:
+    if args.json and not int(os.environ.get("RANK", 0)):        # under torchrun: rank 0 writes
         out = Path(args.json); out.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out, json.dumps(res, indent=2)); print(f"wrote {out}")
     return 0
@@ -134,6 +145,10 @@ def cmd_evaluate(args)->int:
 def cmd_demo(args)->int:
     from cmg_nb.evaluation import demo
     kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
+    if int(os.environ.get("RANK", 0)):   # under torchrun the other processes train along; their report copy is thrown away
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp: demo(tmp, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=False, **kw)
+        return 0
     demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=not args.quiet, **kw)
     return 0
 

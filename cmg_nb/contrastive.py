@@ -15,7 +15,7 @@ from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.optimizer import Adam
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
-from .training import fit_learner
+from .training import fit_learner, gather_batch
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -118,13 +118,15 @@ class PairedInput(Callback):
     def before_batch(self): self.learn.xb = (*self.xb, *self.yb)
 
 class CrossModalLoss:
-    "Eq. 1 on the model's `(z_text, z_image)` output, as a fastai loss function."
+    "Eq. 1 on the model's `(z_text, z_image)` output, as a fastai loss function (over the global batch when data-parallel)."
     def __init__(self, tau:float=0.1, variant:str="paper", symmetric:bool=False): store_attr()
-    def __call__(self, pred, *yb): return cross_modal_contrastive_loss(*pred, tau=self.tau, variant=self.variant, symmetric=self.symmetric)
+    def __call__(self, pred, *yb):
+        zt, zi = map(gather_batch, pred)   # all processes' pairs under torchrun (see 02a_training); as is when alone
+        return cross_modal_contrastive_loss(zt, zi, tau=self.tau, variant=self.variant, symmetric=self.symmetric)
 
 def batch_retrieval(pred, *yb):
-    "Share of captions whose most similar image in the batch is their own."
-    zt, zi = pred
+    "Share of captions whose most similar image in the batch is their own (the global batch when data-parallel)."
+    zt, zi = map(gather_batch, pred)
     return ((zt @ zi.T).argmax(1) == torch.arange(len(zt), device=zt.device)).float().mean()
 
 class MatchAugment(Callback):

@@ -23,7 +23,7 @@ from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 
 # %% auto #0
-__all__ = ['as_image_tensor', 'CMG']
+__all__ = ['as_image_tensor', 'ImageChunks', 'CMG']
 
 # %% ../nbs/10_pipeline.ipynb #56eb5a0a
 def as_image_tensor(images, size:int, what:str="images")->torch.Tensor:
@@ -40,6 +40,27 @@ def as_image_tensor(images, size:int, what:str="images")->torch.Tensor:
     if not ims: raise ValueError(f"{what}: no images")
     arrs = [resize_image(read_image(im) if not isinstance(im, np.ndarray) else im, size) for im in ims]
     return to_float_tensor(np.stack(arrs))
+
+# %% ../nbs/10_pipeline.ipynb #83b933a2
+class ImageChunks:
+    "Images in any form `as_image_tensor` takes, as float (n, 3, size, size) chunks of at most `chunk` images, read lazily."
+    def __init__(self, images, # CaptionedImages, uint8 array (N,H,W,3), list of paths/arrays, or float (N,3,H,W) tensor
+                 size:int, # side of the model's input images
+                 chunk:int=256, # images per chunk
+                 what:str="images", # name of the images in error messages
+                ):
+        if int(chunk) < 1: raise ValueError(f"chunk must be >= 1, got {chunk}")
+        if not isinstance(images, (CaptionedImages, torch.Tensor)) and not (isinstance(images, np.ndarray) and images.ndim == 4):
+            images = list(images)
+            if not images: raise ValueError(f"{what}: no images")
+        self.items, self.size, self.chunk, self.what = images, size, int(chunk), what
+    def __len__(self): return -(-len(self.items) // self.chunk)
+    def __iter__(self):
+        for i in range(0, len(self.items), self.chunk):
+            j = min(i + self.chunk, len(self.items))
+            if isinstance(self.items, CaptionedImages):
+                yield to_float_tensor(np.stack([resize_image(self.items.image(k), self.size) for k in range(i, j)]))
+            else: yield as_image_tensor(self.items[i:j], self.size, self.what)
 
 # %% ../nbs/10_pipeline.ipynb #260b6738
 class CMG:
@@ -102,10 +123,12 @@ class _Stages:
         return out
 
 def _atomic_write_text(path:Path, text:str):
+    if int(os.environ.get("RANK", 0)): return   # under torchrun/accelerate only rank 0 writes (see 02a_training)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}"); tmp.write_text(text); os.replace(tmp, path)
 
 def _atomic_torch_save(obj, path:Path):
     "torch.save via a temporary file and a rename: an interrupt never leaves a half-written file."
+    if int(os.environ.get("RANK", 0)): return   # under torchrun/accelerate only rank 0 writes (see 02a_training)
     path = Path(path); tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
         torch.save(obj, tmp); os.replace(tmp, path)
@@ -139,8 +162,8 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
     if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
     t0, times = time.time(), {}
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-    st = _Stages(cfg, _fingerprint(x[:, :, ::4, ::4], np.array([hash(c[0]) % 2**31 for c in train.captions])), checkpoint, stage_cache)
-    say = print if progress else (lambda *a, **k: None)
+    st = _Stages(cfg, _fingerprint(x[:, :, ::4, ::4], np.array([int(hashlib.sha256(c[0].encode()).hexdigest()[:8], 16) for c in train.captions])), checkpoint, stage_cache)
+    say = print if progress and not int(os.environ.get("RANK", 0)) else (lambda *a, **k: None)   # rank 0 alone speaks
     def timed(name, fn):
         t = time.time(); out = fn(); times[name] = round(time.time() - t, 2); say(f"[{cfg.method}] {name}: {times[name]:.1f}s"); return out
     T = Tv = None
@@ -217,15 +240,23 @@ def _mask(self:CMG, x:torch.Tensor)->torch.Tensor:
 
 # %% ../nbs/10_pipeline.ipynb #97972e3b
 @patch
-def features(self:CMG, images)->np.ndarray:
-    "E2^I features of images (masked by the RID when CMER is on), as scored by Eq. 14."
+def _chunk_features(self:CMG, images, chunk:int=256, progress:bool=False):
+    "E2^I features of one chunk of images after another: read, resize, mask by the RID, encode (bounded memory)."
     self._check_fitted()
-    return extract_features(self.encoder_, self._mask(as_image_tensor(images, self.config.image_size)))
+    chunks = ImageChunks(images, self.config.image_size, chunk)
+    for x in (progress_bar(chunks) if progress and len(chunks) > 1 else chunks): yield extract_features(self.encoder_, self._mask(x))
 
 @patch
-def anomaly_score(self:CMG, images)->np.ndarray:
-    "Eq. 14: minimum Mahalanobis distance to the normal feature clusters (higher = more anomalous)."
-    return self.scorer_.score(self.features(images)) if self._check_fitted() is None else None
+def features(self:CMG, images, chunk:int=256, progress:bool=False)->np.ndarray:
+    "E2^I features of images (masked by the RID when CMER is on), as scored by Eq. 14; computed `chunk` images at a time."
+    fs = list(self._chunk_features(images, chunk, progress))
+    return np.concatenate(fs) if fs else np.zeros((0, self.encoder_.dim), np.float32)
+
+@patch
+def anomaly_score(self:CMG, images, chunk:int=256, progress:bool=False)->np.ndarray:
+    "Eq. 14: minimum Mahalanobis distance to the normal feature clusters (higher = more anomalous); streamed `chunk` images at a time."
+    s = [self.scorer_.score(f) for f in self._chunk_features(images, chunk, progress)]
+    return np.concatenate(s) if s else np.zeros(0)
 
 @patch
 def score_samples(self:CMG, images)->np.ndarray:

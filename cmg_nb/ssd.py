@@ -15,7 +15,9 @@ from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
 from fastai.callback.schedule import fit_one_cycle
 from fastai.optimizer import Adam
-from .training import fit_learner
+from fastai.torch_core import get_model
+from fastprogress.fastprogress import progress_bar
+from .training import fit_learner, gather_batch, local_rows
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -131,16 +133,17 @@ class TwoViews(Callback):
     def __init__(self, seed:int=0, **aug_kw): self.seed, self.aug_kw, self.valid_gen = seed, aug_kw, torch.Generator()
     def before_validate(self): self.valid_gen.manual_seed(self.seed)
     def before_batch(self):
-        x = self.xb[0]
-        g = None if self.training else self.valid_gen
-        self.learn.xb = (torch.cat([simclr_augment(x, generator=g, **self.aug_kw), simclr_augment(x, generator=g, **self.aug_kw)]),)
+        x = gather_batch(self.xb[0])                          # the global batch (all processes' images; this one's alone)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.train_iter) if self.training else self.valid_gen
+        v1, v2 = simclr_augment(x, generator=g, **self.aug_kw), simclr_augment(x, generator=g, **self.aug_kw)
+        self.learn.xb = (torch.cat([local_rows(v1), local_rows(v2)]),)
 
 class NTXentLoss:
     "NT-Xent on the model's `(h, z)` output for two concatenated views, as a fastai loss function."
     def __init__(self, tau:float=0.5): self.tau = tau
     def __call__(self, pred, *yb):
         z = pred[1]; B = len(z) // 2
-        return nt_xent_loss(z[:B], z[B:], self.tau)
+        return nt_xent_loss(gather_batch(z[:B]), gather_batch(z[B:]), self.tau)   # over the global batch
 
 # %% ../nbs/08_ssd.ipynb #9f19ae28
 class GuidanceLoss(Callback):
@@ -152,7 +155,7 @@ class GuidanceLoss(Callback):
     def before_fit(self):
         self.epoch_means, self._sum, self._n = [], 0., 0
         if self.kind == "lle" and self.batching == "bank":   # fill the bank: one pass, training-mode batch norm, no gradient
-            m, dev = self.learn.model, self.dls.device
+            m, dev = get_model(self.learn.model), self.dls.device
             m.train()
             with torch.no_grad():
                 f = torch.cat([F.normalize(m.features(self.x_train[i:i + self.bs].to(dev)), dim=1)
@@ -165,13 +168,13 @@ class GuidanceLoss(Callback):
     def after_loss(self):
         if not self.training or self.lam == 0: return
         h = self.pred[0]; B = len(h) // 2
-        idx = self.yb[0]
+        idx = gather_batch(self.yb[0])                        # the global batch's indices and features
         if self.kind == "lle":
-            f = F.normalize((h[:B] + h[B:]) / 2, dim=1)
+            f = gather_batch(F.normalize((h[:B] + h[B:]) / 2, dim=1))
             if self.batching == "bank": g = self.bank.loss(self.W, idx.cpu().numpy(), f, relative=self.relative)
             else: g = global_guidance_loss(f, batch_weights(self.W, idx.cpu().numpy()), relative=self.relative)
         else:
-            g = mse_distillation_loss(self.learn.model.text_head((h[:B] + h[B:]) / 2), self.text_emb[idx.cpu()].to(h))
+            g = mse_distillation_loss(gather_batch(get_model(self.learn.model).text_head((h[:B] + h[B:]) / 2)), self.text_emb[idx.cpu()].to(h))
         self.learn.loss_grad = self.loss_grad + self.lam * g
         self.learn.loss = self.loss_grad.clone()
         self._sum += g.item(); self._n += 1
@@ -181,10 +184,10 @@ class KeepBest(TrackerCallback):
     order = TrackerCallback.order + 1
     def after_epoch(self):
         super().after_epoch()
-        if self.new_best: self.best_state, self.best_epoch = copy.deepcopy(self.learn.model.state_dict()), self.epoch
+        if self.new_best: self.best_state, self.best_epoch = copy.deepcopy(get_model(self.learn.model).state_dict()), self.epoch
     def after_fit(self):
         super().after_fit()
-        if getattr(self, "best_state", None) is not None: self.learn.model.load_state_dict(self.best_state)
+        if getattr(self, "best_state", None) is not None: get_model(self.learn.model).load_state_dict(self.best_state)
 
 # %% ../nbs/08_ssd.ipynb #06662c0f
 def _check_images(x, what="x"):
@@ -265,14 +268,20 @@ def train_encoder(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1
 
 # %% ../nbs/08_ssd.ipynb #eae9dcaa
 def extract_features(encoder:AnomalyEncoder, # a trained encoder
-                     x:torch.Tensor, # images (N, 3, H, W) in [0, 1]
+                     x, # images (N, 3, H, W) in [0, 1], or an iterable of such chunks (read lazily, one at a time)
                      bs:int=256, # batch size
                      device=None, # None = the encoder's device
+                     progress:bool=False, # a progress bar over the chunks (or batches)
                     )->np.ndarray:
-    "Backbone features h (float32, (N, D)) of images, in eval mode, batched."
-    x = _check_images(x)
+    "Backbone features h (float32, (N, D)) of images, in eval mode, batched; streams an iterable of chunks with bounded memory."
     dev = next(encoder.parameters()).device if device is None else get_device(device)
     encoder = encoder.to(dev).eval()
+    chunks = [x] if torch.is_tensor(x) or isinstance(x, np.ndarray) else x
+    if progress and torch.is_tensor(x): chunks = (x[i:i + bs] for i in progress_bar(range(0, len(x), bs)))
+    elif progress and hasattr(chunks, "__len__"): chunks = progress_bar(chunks)
+    out = []
     with torch.no_grad():
-        out = [encoder.features(x[i:i + bs].to(dev)).float().cpu() for i in range(0, len(x), bs)]
+        for c in chunks:
+            c = _check_images(c)
+            out += [encoder.features(c[i:i + bs].to(dev)).float().cpu() for i in range(0, len(c), bs)]
     return torch.cat(out).numpy() if out else np.zeros((0, encoder.dim), np.float32)
