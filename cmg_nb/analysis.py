@@ -101,7 +101,8 @@ def plot_modality(df:pd.DataFrame)->Figure:
     for ax, (col, title) in zip(axs, [("v_measure", "V-measure of k-means clusters"), ("linear_accuracy", "linear-probe accuracy")]):
         sns.barplot(df, x="dataset", y=col, hue="modality", errorbar=("ci", 95), ax=ax)
         ax.set_title(title, fontsize=10); ax.set_ylim(0, 1.05); ax.set_xlabel(""); ax.set_ylabel("")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.get_legend().remove()
+    fig.legend(*axs[1].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1, .5), fontsize=8)
     fig.tight_layout(); return fig
 
 # %% ../nbs/15_analysis.ipynb #2d2abea4
