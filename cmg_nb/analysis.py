@@ -140,14 +140,20 @@ def entropy_drop(x:torch.Tensor, # raw images (N, 3, H, W)
 def cmer_labels(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                 cfg:CMGConfig, # uses the CMER settings and `seed`
                 progress:bool=False)->dict:
-    "Train E1 for `cfg.seed` and return images, caption embeddings, the model and CMER's labels (Eq. 2)."
+    "Train E1 for `cfg.seed`; return the settings, images, caption embeddings, the model and CMER's labels (Eq. 2)."
     kw = {"fit_texts": [c for cs in train.captions for c in cs]} if cfg.text_encoder == "tfidf" else {}
     enc = get_text_encoder(cfg.text_encoder, **kw)
     T, Tv = (torch.from_numpy(embed_captions(d.captions, enc)) for d in (train, valid))
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     set_seed(cfg.seed)
     m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
-    return dict(x=x, xv=xv, T=T, Tv=Tv, matching=m, labels=best_masks(m, x, T, cfg), valid_labels=best_masks(m, xv, Tv, cfg))
+    return dict(cfg=cfg, x=x, xv=xv, T=T, Tv=Tv, matching=m, labels=best_masks(m, x, T, cfg), valid_labels=best_masks(m, xv, Tv, cfg))
+
+def _stage(stages:dict, seed:int, train, valid, cfg:CMGConfig)->dict:
+    "The CMER stage of `seed` from `stages`, computed and stored when missing; an error if it was made with other settings."
+    if seed not in stages: stages[seed] = cmer_labels(train, valid, cfg)
+    elif stages[seed]["cfg"] != cfg: raise ValueError(f"stages[{seed}] was computed with other settings; pass a fresh dict")
+    return stages[seed]
 
 def entropy_study(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                   cfg:CMGConfig, # CMER settings (mask mode, regions, E1 training)
@@ -159,8 +165,7 @@ def entropy_study(train:CaptionedImages, valid:CaptionedImages, # normal trainin
     out = []
     for s in seeds:
         c = cfg.replace(seed=int(s))
-        if s not in stages: stages[s] = cmer_labels(train, valid, c)
-        st = stages[s]; x = st["x"]
+        st = _stage(stages, int(s), train, valid, c); x = st["x"]
         rnd = np.random.default_rng(int(s)).integers(c.n_regions, size=len(x))
         df = entropy_drop(x, {"CMER mask": mask_images(x, st["labels"], c), "random mask": mask_images(x, rnd, c)}, dim, k)
         out.append(df.assign(seed=int(s), mask_mode=c.mask_mode))
@@ -194,8 +199,7 @@ def rid_learning_curves(train:CaptionedImages, valid:CaptionedImages, # normal t
     out = []
     for s in seeds:
         c = cfg.replace(seed=int(s))
-        if s not in stages: stages[s] = cmer_labels(train, valid, c)
-        st, rec = stages[s], EpochRecorder()
+        st, rec = _stage(stages, int(s), train, valid, c), EpochRecorder()
         train_rid(st["x"], st["labels"], c, valid=(st["xv"], st["valid_labels"]), features=st["matching"],
                   patience=c.rid_epochs + 1, progress=False, extra_cbs=[rec])
         out.append(pd.DataFrame(rec.rows).assign(seed=int(s), chance=1 / c.n_regions,
