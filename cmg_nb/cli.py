@@ -99,18 +99,38 @@ def cmd_fit(args)->int:
     print(f"saved {args.method} detector ({len(train)} normal items, groups {','.join(_groups(args.normal_groups))}) to {out}")
     return 0
 
+def _png_names(paths)->list:
+    "One distinct `<stem>.png` per image path (`<stem>_2.png`, ... when stems repeat)."
+    seen, out = {}, []
+    for p in paths:
+        n = seen[p.stem] = seen.get(p.stem, 0) + 1
+        out.append(f"{p.stem}.png" if n == 1 else f"{p.stem}_{n}.png")
+    return out
+
 def cmd_score(args)->int:
     from cmg_nb.pipeline import CMG
     from cmg_nb.data import read_image
+    heat = Path(args.heatmap) if args.heatmap else None
+    if heat is not None and heat.exists() and not heat.is_dir(): raise CMGError(f"--heatmap {heat} is a file; give a folder for the PNGs")
+    if args.grid < 1: raise CMGError(f"--grid must be >= 1, got {args.grid}")
     det = CMG.load(args.model)
     paths = [Path(p) for p in args.images]
     ims = [read_image(p) for p in paths]                      # fails with the bad file's name before any work
     a = det.anomaly_score(ims)
     thr = -det.offset_ if args.threshold is None else args.threshold
     rows = [dict(path=str(p), anomaly_score=float(v), verdict="anomaly" if v > thr else "normal") for p, v in zip(paths, a)]
+    if heat is not None:                                       # where is the anomaly? one PNG per image
+        import matplotlib; matplotlib.use("Agg")
+        from cmg_nb.explain import plot_heatmap
+        C = det.explain(ims, grid=args.grid)
+        heat.mkdir(parents=True, exist_ok=True)
+        for im, c, r, name in zip(ims, C, rows, _png_names(paths)):
+            _atomic_savefig(plot_heatmap(im, c, title=f"{Path(r['path']).name}: {r['anomaly_score']:.2f} ({r['verdict']})"), heat / name)
+            r["heatmap"] = str(heat / name)
     if args.json: print(json.dumps(dict(threshold=thr, results=rows), indent=2))
     else:
         for r in rows: print(f"{r['path']}\t{r['anomaly_score']:.4f}\t{r['verdict']}")
+        if heat is not None: print(f"wrote {len(rows)} heatmap(s) ({args.grid}x{args.grid} regions) to {heat}")
     return 0
 
 def cmd_evaluate(args)->int:
@@ -134,7 +154,11 @@ def cmd_evaluate(args)->int:
 def cmd_demo(args)->int:
     from cmg_nb.evaluation import demo
     kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
-    demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=not args.quiet, **kw)
+    from cmg_nb.evaluation import available_methods
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in available_methods()]
+    if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
+    demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=not args.quiet, **kw)
     return 0
 
 # %% ../nbs/12_cli.ipynb #f904afcd
@@ -145,6 +169,7 @@ def _parser()->argparse.ArgumentParser:
     d.add_argument("--out", default="cmg-demo", help="report folder (default: ./cmg-demo)")
     d.add_argument("--seeds", type=int, default=3, help="seeds per method (default: 3)")
     d.add_argument("--n-images", dest="n_images", type=int, default=1600, help="scenes to generate (default: 1600)")
+    d.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated methods (see `cmg evaluate`)")
     d.add_argument("-q", "--quiet", action="store_true")
     _add_config_flags(d)
     t = sub.add_parser("tour", help="look at a data set: a picture of items with captions and groups")
@@ -175,6 +200,8 @@ def _parser()->argparse.ArgumentParser:
     s.add_argument("--model", required=True); s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="print JSON instead of lines")
     s.add_argument("--threshold", type=float, default=None, help="anomaly-score threshold (default: the model's)")
+    s.add_argument("--heatmap", default=None, metavar="DIR", help="also write one heatmap PNG per image (where is the anomaly?) into DIR")
+    s.add_argument("--grid", type=int, default=4, help="heatmap regions: an N x N grid (default: 4)")
     return p
 
 def main(argv:list[str]|None=None)->int:
