@@ -122,7 +122,7 @@ def cmd_score(args)->int:
     if heat is not None:                                       # where is the anomaly? one PNG per image
         import matplotlib; matplotlib.use("Agg")
         from cmg_nb.explain import plot_heatmap
-        C = det.explain(ims, grid=args.grid)
+        C = det.explain(ims, grid=args.grid, absolute=True)      # |contribution| finds the object (see the explain page)
         heat.mkdir(parents=True, exist_ok=True)
         for im, c, r, name in zip(ims, C, rows, _png_names(paths)):
             _atomic_savefig(plot_heatmap(im, c, title=f"{Path(r['path']).name}: {r['anomaly_score']:.2f} ({r['verdict']})"), heat / name)

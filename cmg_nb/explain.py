@@ -29,6 +29,7 @@ def region_contributions(detector, # anything with `anomaly_score(float images)`
                          mode:str="hard", # "hard" (set the region to 0) or "soft" (scale it by `scale`)
                          scale:float=0.1, # the constant of the soft mask
                          bs:int=512, # masked images scored at once
+                         absolute:bool=False, # return |c|: how much the score depends on each region (sensitivity)
                         )->np.ndarray:
     "Per-region contributions (N, r, r) (or (r, r) for one image): anomaly score minus the score with that region masked."
     if not isinstance(grid, (int, np.integer)) or grid < 1: raise ValueError(f"grid must be a positive integer, got {grid!r}")
@@ -40,16 +41,18 @@ def region_contributions(detector, # anything with `anomaly_score(float images)`
     xm = apply_mask(x[:, None], masks[None], mode, scale).reshape(-1, 3, size, size)
     s = np.concatenate([np.asarray(detector.anomaly_score(xm[i:i+bs]), dtype=np.float64) for i in range(0, len(xm), bs)])
     c = (base[:, None] - s.reshape(len(x), -1)).reshape(len(x), grid, grid)
+    if absolute: c = np.abs(c)
     return c[0] if single else c
 
 @patch
 def explain(self:CMG, images, # one image (path, HxWx3 uint8 array) or many
             grid:int=4, # r: an r x r grid of regions
             mode:str|None=None, # "hard" or "soft"; None = the config's `mask_mode`
+            absolute:bool=False, # |contribution|: the score's sensitivity to each region (see the measurement below)
            )->np.ndarray:
     "Where is the anomaly? Per-region contributions to `anomaly_score` (r, r) per image (see `region_contributions`)."
     self._check_fitted()
-    return region_contributions(self, images, grid, mode or self.config.mask_mode, self.config.soft_scale)
+    return region_contributions(self, images, grid, mode or self.config.mask_mode, self.config.soft_scale, absolute=absolute)
 
 # %% ../nbs/19_explain.ipynb #f6087b77
 def heatmap_pixels(contributions:np.ndarray, # (r, r) region contributions
@@ -72,9 +75,10 @@ def plot_heatmap(image, # HxWx3 uint8 array, float (3, H, W) tensor in [0, 1], o
     if im.ndim != 3 or im.shape[2] != 3: raise ValueError(f"image must be HxWx3 (or a (3, H, W) tensor), got shape {im.shape}")
     hm = heatmap_pixels(contributions, im.shape[0], im.shape[1])
     v = float(np.abs(hm).max()) or 1.
+    signed = hm.min() < 0
     fig, ax = (plt.subplots(figsize=(3.2, 3)) if ax is None else (ax.figure, ax))
-    ax.imshow(im); m = ax.imshow(hm, cmap="coolwarm", vmin=-v, vmax=v, alpha=alpha)
-    fig.colorbar(m, ax=ax, fraction=0.046, pad=0.04, label="contribution to anomaly score")
+    ax.imshow(im); m = ax.imshow(hm, cmap="coolwarm" if signed else "inferno", vmin=-v if signed else 0, vmax=v, alpha=alpha)
+    fig.colorbar(m, ax=ax, fraction=0.046, pad=0.04, label="contribution to anomaly score" if signed else "|contribution| (sensitivity)")
     ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title, fontsize=9)
     return fig

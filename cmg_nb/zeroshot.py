@@ -90,7 +90,9 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     self.stats_ = {}
     zs, mh = self._parts(xv)
     self.stats_ = dict(zs=(zs.mean(), zs.std() + 1e-12), **({"maha": (mh.mean(), mh.std() + 1e-12)} if mh is not None else {}))
-    self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.temperature, fit_seconds=round(time.time() - t0, 1))
+    pred = np.asarray(self.groups_)[(embed_images(self.matching_, xv) @ self.prompt_emb_.T).argmax(1).numpy()]
+    self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.temperature, fit_seconds=round(time.time() - t0, 1),
+                      valid_group_accuracy=float(np.mean(pred == valid.groups)))   # do the prompts name the normal groups?
     return self
 
 @patch
