@@ -68,7 +68,7 @@ def plot_heatmap(image, # HxWx3 uint8 array, float (3, H, W) tensor in [0, 1], o
                  ax=None, # matplotlib axes (default: a new figure)
                  alpha:float=0.55, # opacity of the map
                  title:str|None=None):
-    "The image with its region contributions drawn over it (red = raises the anomaly score); returns the figure."
+    "The image with its region contributions drawn over it (signed: red raises the score; |c|: bright matters most); returns the figure."
     import matplotlib.pyplot as plt
     if isinstance(image, (str, Path)): image = read_image(image)
     im = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
@@ -78,7 +78,7 @@ def plot_heatmap(image, # HxWx3 uint8 array, float (3, H, W) tensor in [0, 1], o
     signed = hm.min() < 0
     fig, ax = (plt.subplots(figsize=(3.2, 3)) if ax is None else (ax.figure, ax))
     ax.imshow(im); m = ax.imshow(hm, cmap="coolwarm" if signed else "inferno", vmin=-v if signed else 0, vmax=v, alpha=alpha)
-    fig.colorbar(m, ax=ax, fraction=0.046, pad=0.04, label="contribution to anomaly score" if signed else "|contribution| (sensitivity)")
+    fig.colorbar(m, ax=ax, fraction=0.046, pad=0.04, label="contribution" if signed else "|contribution|")
     ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title, fontsize=9)
     return fig
