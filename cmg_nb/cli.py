@@ -112,16 +112,43 @@ def _image_paths(items)->list:
         else: out.append(p)
     return out
 
+def _png_names(paths)->list:
+    "One distinct `<stem>.png` per image path (`<stem>_2.png`, ... when stems repeat)."
+    seen, out = {}, []
+    for p in paths:
+        n = seen[p.stem] = seen.get(p.stem, 0) + 1
+        out.append(f"{p.stem}.png" if n == 1 else f"{p.stem}_{n}.png")
+    return out
+
+def _write_heatmaps(det, paths, rows, heat:Path, grid:int, chunk:int=64):
+    "One heatmap PNG per image, `chunk` images at a time (memory stays bounded for large folders)."
+    import matplotlib; matplotlib.use("Agg")
+    from cmg_nb.data import read_image
+    from cmg_nb.explain import plot_heatmap
+    heat.mkdir(parents=True, exist_ok=True)
+    names = _png_names(paths)
+    for i in range(0, len(paths), chunk):
+        ims = [read_image(p) for p in paths[i:i + chunk]]
+        C = det.explain(ims, grid=grid, absolute=True)         # |contribution| finds the object (see the explain page)
+        for im, c, r, name in zip(ims, C, rows[i:i + chunk], names[i:i + chunk]):
+            _atomic_savefig(plot_heatmap(im, c, title=f"{Path(r['path']).name}: {r['anomaly_score']:.2f} ({r['verdict']})"), heat / name)
+            r["heatmap"] = str(heat / name)
+
 def cmd_score(args)->int:
     from cmg_nb.pipeline import CMG
+    heat = Path(args.heatmap) if args.heatmap else None
+    if heat is not None and heat.exists() and not heat.is_dir(): raise CMGError(f"--heatmap {heat} is a file; give a folder for the PNGs")
+    if args.grid < 1: raise CMGError(f"--grid must be >= 1, got {args.grid}")
     det = CMG.load(args.model)
     paths = _image_paths(args.images)
     a = det.anomaly_score(paths)                              # streamed in chunks; a bad file stops it with its name
     thr = -det.offset_ if args.threshold is None else args.threshold
     rows = [dict(path=str(p), anomaly_score=float(v), verdict="anomaly" if v > thr else "normal") for p, v in zip(paths, a)]
+    if heat is not None: _write_heatmaps(det, paths, rows, heat, args.grid)   # where is the anomaly? one PNG per image
     if args.json: print(json.dumps(dict(threshold=thr, results=rows), indent=2))
     else:
         for r in rows: print(f"{r['path']}\t{r['anomaly_score']:.4f}\t{r['verdict']}")
+        if heat is not None: print(f"wrote {len(rows)} heatmap(s) ({args.grid}x{args.grid} regions) to {heat}")
     return 0
 
 def cmd_evaluate(args)->int:
@@ -143,13 +170,16 @@ def cmd_evaluate(args)->int:
     return 0
 
 def cmd_demo(args)->int:
-    from cmg_nb.evaluation import demo
+    from cmg_nb.evaluation import demo, available_methods
     kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in available_methods()]
+    if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
     if int(os.environ.get("RANK", 0)):   # under torchrun the other processes train along; their report copy is thrown away
         import tempfile
-        with tempfile.TemporaryDirectory() as tmp: demo(tmp, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=False, **kw)
+        with tempfile.TemporaryDirectory() as tmp: demo(tmp, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=False, **kw)
         return 0
-    demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), progress=not args.quiet, **kw)
+    demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=not args.quiet, **kw)
     return 0
 
 # %% ../nbs/12_cli.ipynb #f904afcd
@@ -159,6 +189,7 @@ def _parser()->argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job: SSD, SSD+CMER, SSD+CMLE and CMG on the embedded scenes, with a report")
     d.add_argument("--out", default="cmg-demo", help="report folder (default: ./cmg-demo)")
     d.add_argument("--seeds", type=int, default=3, help="seeds per method (default: 3)")
+    d.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated methods (see `cmg evaluate`)")
     d.add_argument("--n-images", dest="n_images", type=int, default=1600, help="scenes to generate (default: 1600)")
     d.add_argument("-q", "--quiet", action="store_true")
     _add_config_flags(d)
@@ -190,6 +221,8 @@ def _parser()->argparse.ArgumentParser:
     s.add_argument("--model", required=True); s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="print JSON instead of lines")
     s.add_argument("--threshold", type=float, default=None, help="anomaly-score threshold (default: the model's)")
+    s.add_argument("--heatmap", default=None, metavar="DIR", help="also write one heatmap PNG per image (where is the anomaly?) into DIR")
+    s.add_argument("--grid", type=int, default=4, help="heatmap regions: an N x N grid (default: 4)")
     return p
 
 def main(argv:list[str]|None=None)->int:

@@ -24,6 +24,7 @@ DETECTORS = {  # name -> "module:callable"; built as callable(config, seed=seed)
     "pretrained-maha": "cmg_nb.pretrained:PretrainedMahalanobis",
     "cmg-pretrained": "cmg_nb.pretrained:pretrained_cmg",
     "zero-shot": "cmg_nb.zeroshot:ZeroShotDetector",
+    "zero-shot-fused": "cmg_nb.zeroshot:fused_zero_shot",
 }
 
 def available_methods()->list:
@@ -72,9 +73,10 @@ def results_json(runs:pd.DataFrame)->dict:
 
 def results_table(res:dict)->str:
     "The paper's table layout: AUROC and AUPR as mean ± 95% CI, one method per row."
-    lines = [f"{'method':10s} {'AUROC (%)':>16s} {'AUPR (%)':>16s}  seeds"]
+    w = max([10] + [len(m) for m in res])
+    lines = [f"{'method':{w}s} {'AUROC (%)':>16s} {'AUPR (%)':>16s}  seeds"]
     for m, r in res.items():
-        lines.append(f"{m:10s} {100*r['auroc_mean']:8.1f} ± {100*r['auroc_ci95']:4.1f} {100*r['aupr_mean']:8.1f} ± {100*r['aupr_ci95']:4.1f}  {r['seeds']}")
+        lines.append(f"{m:{w}s} {100*r['auroc_mean']:8.1f} ± {100*r['auroc_ci95']:4.1f} {100*r['aupr_mean']:8.1f} ± {100*r['aupr_ci95']:4.1f}  {r['seeds']}")
     return "\n".join(lines)
 
 # %% ../nbs/11_evaluation.ipynb #04613287

