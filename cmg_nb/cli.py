@@ -152,18 +152,24 @@ def cmd_score(args)->int:
     return 0
 
 def cmd_evaluate(args)->int:
-    from cmg_nb.evaluation import run_methods, results_json, results_table, available_methods
+    from cmg_nb.evaluation import available_methods
+    from cmg_nb.experiments import PRESETS, preset_split, run_experiment, format_results
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in available_methods()]
     if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
     if args.seeds < 1: raise CMGError("--seeds must be >= 1")
-    data = load_data(args.data, args.fmt, on_error=args.on_error)
-    normal = _groups(args.normal_groups); _normal_items(data, normal)
-    split = one_class_split(data, normal, seed=args.split_seed)
+    if args.preset is not None:                                # the paper's protocol: format and normal groups from the preset
+        if args.preset not in PRESETS: raise CMGError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+        normal = None if args.normal_groups is None else _groups(args.normal_groups)
+        split = preset_split(args.data, args.preset, normal=normal, seed=args.split_seed, on_error=args.on_error)
+    else:
+        if args.normal_groups is None: raise CMGError(f"--normal-groups is required unless --preset is given ({', '.join(PRESETS)})")
+        data = load_data(args.data, args.fmt, on_error=args.on_error)
+        normal = _groups(args.normal_groups); _normal_items(data, normal)
+        split = one_class_split(data, normal, seed=args.split_seed)
     print(f"{split!r}")
-    runs, _ = run_methods(split, methods, list(range(args.seeds)), config_from_args(args), progress=not args.quiet)
-    res = results_json(runs)
-    print(results_table(res))
+    res = run_experiment(split, methods, range(args.seeds), config_from_args(args), progress=not args.quiet)["results"]
+    print(format_results(res))
     if args.json and not int(os.environ.get("RANK", 0)):        # under torchrun: rank 0 writes
         out = Path(args.json); out.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out, json.dumps(res, indent=2)); print(f"wrote {out}")
@@ -204,7 +210,8 @@ def _parser()->argparse.ArgumentParser:
         f = sub.add_parser(name, help=hlp)
         f.add_argument("--data", required=True, help="data folder")
         f.add_argument("--format", dest="fmt", default="folder", choices=list(LOADERS), help="format of --data (default: folder)")
-        f.add_argument("--normal-groups", required=True, help="comma-separated normal groups")
+        f.add_argument("--normal-groups", required=name == "fit", default=None,
+                       help="comma-separated normal groups" + ("" if name == "fit" else " (with --preset: overrides the preset's)"))
         f.add_argument("--on-error", default="raise", choices=["raise", "skip"], help="unreadable images: stop (default) or skip them")
         f.add_argument("-q", "--quiet", action="store_true")
         _add_config_flags(f)
@@ -217,6 +224,8 @@ def _parser()->argparse.ArgumentParser:
             f.add_argument("--seeds", type=int, default=3)
             f.add_argument("--split-seed", type=int, default=0)
             f.add_argument("--json", default=None, help="write results JSON here")
+            f.add_argument("--preset", default=None, help="the paper's protocol: ucm, wikipedia or class-coco (the data format and "
+                           "normal groups follow it; --format is then ignored)")
     s = sub.add_parser("score", help="score image files with a saved detector")
     s.add_argument("--model", required=True); s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="print JSON instead of lines")
