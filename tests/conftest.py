@@ -15,3 +15,21 @@ def fixture_copy(tmp_path):
         shutil.copytree(FIXTURES / name, dst)
         return dst
     return _copy
+
+def _write_scene_folder(root:Path, n:int, seed:int=5, shapes=("circle", "square", "cross"))->Path:
+    "A folder data set in the documented format: `img/*.png` + captions.csv (two caption rows per image)."
+    from PIL import Image
+    from cmg_nb.data import make_scenes
+    d = make_scenes(n, size=24, seed=seed, shapes=shapes)
+    (root / "img").mkdir()
+    rows = ["image,caption,group"]
+    for i in range(len(d)):
+        Image.fromarray(d.images[i]).save(root / f"img/{i}.png")
+        rows += [f'img/{i}.png,"{c}",{d.groups[i]}' for c in d.captions[i][:2]]
+    (root / "captions.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+@pytest.fixture(scope="session")
+def scene_folder():
+    "`scene_folder(root, n)` writes a folder data set of `n` procedural scenes into `root`."
+    return _write_scene_folder

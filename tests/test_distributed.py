@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -55,18 +54,7 @@ def test_two_processes_match_one(two_process):
     assert not np.allclose(other["losses"], one["losses"], rtol=1e-5)
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    "A folder data set (captions.csv + PNGs) with two normal groups and one other."
-    from cmg_nb.data import make_scenes
-    root = tmp_path_factory.mktemp("scenes")
-    d = make_scenes(90, size=24, seed=5, shapes=("circle", "square", "cross"))
-    (root / "img").mkdir()
-    rows = ["image,caption,group"]
-    for i in range(len(d)):
-        Image.fromarray(d.images[i]).save(root / f"img/{i}.png")
-        rows += [f'img/{i}.png,"{c}",{d.groups[i]}' for c in d.captions[i][:2]]
-    (root / "captions.csv").write_text("\n".join(rows) + "\n")
-    return root
+def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 90)
 
 FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--match-epochs", "1", "--rid-epochs", "1",
          "--text-encoder", "tfidf", "--batch-size", "16", "-q"]

@@ -4,8 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from cmg_nb.data import make_scenes, load_folder, one_class_split
+from cmg_nb.data import load_folder, one_class_split
 from cmg_nb.pipeline import CMG
 
 TINY = dict(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32)
@@ -17,17 +16,7 @@ def cmg(*args):
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=900)
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    "A folder data set in the documented format: images + captions.csv (several rows per image)."
-    root = tmp_path_factory.mktemp("scenes")
-    d = make_scenes(160, size=24, seed=5, shapes=("circle", "square", "cross"))
-    (root / "img").mkdir()
-    rows = ["image,caption,group"]
-    for i in range(len(d)):
-        Image.fromarray(d.images[i]).save(root / f"img/{i}.png")
-        rows += [f'img/{i}.png,"{c}",{d.groups[i]}' for c in d.captions[i][:2]]
-    (root / "captions.csv").write_text("\n".join(rows) + "\n")
-    return root
+def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 160)
 
 @pytest.fixture(scope="module")
 def split(folder): return one_class_split(load_folder(folder), ["circle", "square"], seed=0)
