@@ -23,7 +23,7 @@ from .data import CaptionedImages, OneClassSplit
 from .text import get_text_encoder, embed_captions
 from .contrastive import train_matching_model
 from .masking import best_masks, mask_images
-from .rid import train_rid
+from .rid import train_rid, rid_features_for
 from .cmle import cluster_texts, lle_weights
 from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
@@ -200,7 +200,7 @@ def rid_learning_curves(train:CaptionedImages, valid:CaptionedImages, # normal t
     for s in seeds:
         c = cfg.replace(seed=int(s))
         st, rec = _stage(stages, int(s), train, valid, c), EpochRecorder()
-        train_rid(st["x"], st["labels"], c, valid=(st["xv"], st["valid_labels"]), features=st["matching"],
+        train_rid(st["x"], st["labels"], c, valid=(st["xv"], st["valid_labels"]), features=rid_features_for(c, st["matching"]),
                   patience=c.rid_epochs + 1, progress=False, extra_cbs=[rec])
         out.append(pd.DataFrame(rec.rows).assign(seed=int(s), chance=1 / c.n_regions,
                                                  majority=np.bincount(st["valid_labels"], minlength=c.n_regions).max() / len(st["valid_labels"])))

@@ -17,7 +17,7 @@ from .backbones import image_backbone
 from .text import get_text_encoder, embed_captions
 from .contrastive import MatchingModel, train_matching_model
 from .masking import best_masks, mask_images
-from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy
+from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_features_for
 from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
@@ -222,7 +222,7 @@ def _build_matching(self:CMG, text_dim:int)->MatchingModel:
 @patch
 def _rid_features(self:CMG, matching:MatchingModel):
     "What the RID reads (`config.rid_input`): pooled pixels, or the matching model's frozen features."
-    return matching if self.config.rid_input == "matching" else "pixels"
+    return rid_features_for(self.config, matching)
 
 @patch
 def _build_rid(self:CMG)->RID:

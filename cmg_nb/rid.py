@@ -21,7 +21,8 @@ from .masking import masked_candidates
 from .contrastive import QuietSaveModel
 
 # %% auto #0
-__all__ = ['rid_loss', 'score_mlp', 'RID', 'PooledPixels', 'make_rid', 'train_rid', 'rid_scores', 'rid_select', 'rid_accuracy']
+__all__ = ['rid_loss', 'score_mlp', 'RID', 'PooledPixels', 'make_rid', 'rid_features_for', 'train_rid', 'rid_scores',
+           'rid_select', 'rid_accuracy']
 
 # %% ../nbs/06_rid.ipynb #09404f07
 def rid_loss(logits:torch.Tensor, # (B, M) RID scores of the M masked copies of each image
@@ -113,6 +114,12 @@ def make_rid(cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale, b
     cfg = (cfg or CMGConfig()).validate()
     mod, dim, frozen = _resolve_features(features, cfg, small_input)
     return RID(mod, dim, cfg.n_regions, cfg.mask_mode, cfg.soft_scale, freeze_features=frozen)
+
+def rid_features_for(cfg:CMGConfig, # uses rid_input
+                     matching, # the trained matching model E1 (used when `cfg.rid_input == "matching"`)
+                    ):
+    "The `features` argument of `train_rid`/`make_rid` that `cfg.rid_input` asks for: \"pixels\" or the matching model."
+    return matching if cfg.rid_input == "matching" else "pixels"
 
 @torch.no_grad()
 def _all_candidate_features(rid:RID, x:torch.Tensor, bs:int, dev)->torch.Tensor:

@@ -37,3 +37,19 @@ def test_saved_result(name):
         for seed, g in df.groupby("seed"):   # drop = H(raw) - H(variant), seed by seed
             h0 = g[g.variant == "raw"].entropy.iloc[0]
             assert ((h0 - g.entropy - g["drop"]).abs() < 1e-9).all()
+
+@pytest.mark.parametrize("rid_input", ["pixels", "matching"])
+def test_rid_curves_follow_rid_input(monkeypatch, rid_input):
+    "Fig. 8 trains the RID on the input that `CMGConfig.rid_input` names (it once always used the matching model)."
+    import numpy as np
+    import cmg_nb.analysis as A
+    from cmg_nb.core import CMGConfig
+    seen = []
+    stage = dict(x=None, labels=None, xv=None, valid_labels=np.array([0, 1, 1]), matching="E1")
+    monkeypatch.setattr(A, "_stage", lambda stages, seed, train, valid, cfg: stage)
+    def fake_train_rid(*a, features=None, extra_cbs=(), **k):
+        seen.append(features)
+        for cb in extra_cbs: cb.rows = []                          # what the recorder holds before its first epoch
+    monkeypatch.setattr(A, "train_rid", fake_train_rid)
+    A.rid_learning_curves(None, None, CMGConfig(rid_input=rid_input), seeds=(0, 1))
+    assert seen == (["pixels"] * 2 if rid_input == "pixels" else ["E1"] * 2)
