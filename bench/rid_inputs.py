@@ -2,9 +2,9 @@
 accuracy against the labels (normal validation data), the share of the object its mask removes on the test
 scenes (generator masks; never used for training), and its selection throughput. Figures only, no test.
 
-    python bench/rid_inputs.py
+    python bench/rid_inputs.py [--n-regions M]     (default: the demo's M)
 """
-import time, copy, warnings; warnings.filterwarnings("ignore")
+import argparse, time, copy, warnings; warnings.filterwarnings("ignore")
 import torch, torch.nn as nn
 from cmg_nb.core import CMGConfig, set_seed
 from cmg_nb.data import make_scenes, one_class_split
@@ -16,7 +16,9 @@ from cmg_nb.masking import best_masks, mask_overlap_report
 from cmg_nb.rid import train_rid, rid_accuracy, rid_select, PooledPixels
 
 def main():
-    cfg = CMGConfig(**DEMO_CONFIG)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-regions", type=int, default=DEMO_CONFIG.get("n_regions", 4), help="M, the number of grid regions")
+    cfg = CMGConfig(**{**DEMO_CONFIG, "n_regions": ap.parse_args().n_regions}).validate()
     sp = one_class_split(make_scenes(1600, 64, seed=1234), ["circle", "square", "triangle", "diamond"], seed=0)
     x, xv, xt = [as_image_tensor(d, cfg.image_size) for d in (sp.train, sp.valid, sp.test)]
     enc = get_text_encoder(cfg.text_encoder)

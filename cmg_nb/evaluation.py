@@ -138,7 +138,7 @@ def plot_tsne(feats:dict, groups, seed:int=0, max_points:int=600):
     axs[0][-1].legend(fontsize=7, markerscale=2, loc="best"); fig.tight_layout(); return fig
 
 # %% ../nbs/11_evaluation.ipynb #605533e8
-DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3, lam=10.0)
+DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3, lam=10.0, n_regions=9)
 
 def demo(out:str|Path="cmg-demo", # report folder
          n_images:int=1600, seeds=(0, 1, 2), methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"),
@@ -172,17 +172,20 @@ def demo(out:str|Path="cmg-demo", # report folder
                    anomalies=int(split.test_labels.sum())), figures=figs)
     if "ssd" in res and "cmg" in res:
         d = np.asarray(res["cmg"]["auroc"]) - np.asarray(res["ssd"]["auroc"])
-        summary["cmg_minus_ssd"] = dict(auroc_margin=float(d.mean()), per_seed=d.tolist(),
+        paired = summarize_runs(pd.DataFrame(dict(margin=d, seed=res["cmg"]["seeds"])), metrics=("margin",))
+        summary["cmg_minus_ssd"] = dict(auroc_margin=float(d.mean()), per_seed=d.tolist(), paired_ci95=float(paired["margin_ci95"].iloc[0]),
                                         seed_spread_ssd=float(np.std(res["ssd"]["auroc"], ddof=1)) if len(d) > 1 else float("nan"),
                                         seed_spread_cmg=float(np.std(res["cmg"]["auroc"], ddof=1)) if len(d) > 1 else float("nan"))
     _write_report(out, table, summary)
     print("\n" + table)
-    if "cmg_minus_ssd" in summary:
-        c = summary["cmg_minus_ssd"]
-        print(f"\nCMG - SSD AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}); "
-              f"seed-to-seed std: SSD {100*c['seed_spread_ssd']:.1f}, CMG {100*c['seed_spread_cmg']:.1f}")
+    if "cmg_minus_ssd" in summary: print("\n" + _margin_line(summary["cmg_minus_ssd"]))
     print(f"report: {out/'report.html'}, {out/'results.json'}\ndone in {summary['seconds']:.0f}s")
     return summary
+
+def _margin_line(c:dict)->str:
+    "CMG's AUROC lead over SSD, per seed, with its paired 95% t-interval and each method's seed-to-seed std."
+    return (f"CMG - SSD AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}, "
+            f"paired 95% CI ±{100*c['paired_ci95']:.1f}); seed-to-seed std: SSD {100*c['seed_spread_ssd']:.1f}, CMG {100*c['seed_spread_cmg']:.1f}")
 
 def _write_report(out:Path, table:str, summary:dict):
     tmp = out / "results.json.tmp"; tmp.write_text(json.dumps(summary["results"], indent=2)); os.replace(tmp, out / "results.json")
@@ -194,5 +197,6 @@ def _write_report(out:Path, table:str, summary:dict):
 test {summary['split']['test']} ({summary['split']['anomalies']} anomalies). Model selection and thresholds use normal validation data only.
 Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
+{f"<p>{html.escape(_margin_line(summary['cmg_minus_ssd']))}</p>" if "cmg_minus_ssd" in summary else ""}
 {imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
     tmp = out / "report.html.tmp"; tmp.write_text(page); os.replace(tmp, out / "report.html")

@@ -139,7 +139,7 @@ def mask_overlap_report(labels, # chosen region per image (N,)
     return dict(object_removed=float(chosen.mean()), object_removed_random=float(o.mean()),
                 object_removed_best=float(o.min(1).mean()),
                 touches_object=float((chosen > 0).mean()), touches_object_random=float((o > 0).mean()),
-                n=len(o))
+                object_free_region=float((o.min(1) == 0).mean()), n=len(o))
 
 # %% ../nbs/05_masking.ipynb #ef03ee46
 def dcor_matrix(sets:dict, # name -> array-like (N, ...) of aligned samples (flattened to (N, D))

@@ -1,5 +1,6 @@
 "The CMG detector and the `cmg` command end to end, on a tiny folder data set and tiny settings."
-import json, subprocess, sys, shutil
+import json, re, subprocess, sys, shutil
+import scipy.stats
 from pathlib import Path
 import numpy as np
 import pytest
@@ -101,4 +102,9 @@ def test_cli_demo_writes_report(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert list(res) == ["ssd", "ssd+cmer", "ssd+cmle", "cmg"] and all(r["seeds"] == [0, 1] for r in res.values())
     assert "CMG - SSD AUROC" in r.stdout and "done in" in r.stdout
+    d = 100 * np.subtract(res["cmg"]["auroc"], res["ssd"]["auroc"])          # the margin line, recomputed with scipy
+    half = scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    m = re.search(r"CMG - SSD AUROC: ([+-][\d.]+) points .*paired 95% CI ±([\d.]+)\)", r.stdout)
+    assert m and abs(float(m[1]) - d.mean()) < 0.051 and abs(float(m[2]) - half) < 0.051, (r.stdout[-400:], d, half)
+    assert "paired 95% CI" in (out / "report.html").read_text()
     assert not list(out.glob("*.tmp*"))
