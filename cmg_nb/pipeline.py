@@ -179,7 +179,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
             m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
             l, lv = best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
             set_seed(cfg.seed)
-            r = train_rid(x, l, cfg, valid=(xv, lv), features=self._rid_features(m), progress=progress)
+            r = train_rid(x, l, cfg, valid=(xv, lv), features=rid_features_for(cfg, m), progress=progress)
             return dict(matching=m.state_dict(), rid=r.state_dict(), labels=torch.from_numpy(l), valid_labels=torch.from_numpy(lv),
                         rid_valid_acc=torch.tensor(rid_accuracy(r, xv, lv, cfg)), text_dim=torch.tensor(T.shape[1]))
         c = timed("CMER (matching model, masks, RID)", lambda: st.run("cmer", _cmer))
@@ -220,13 +220,8 @@ def _build_matching(self:CMG, text_dim:int)->MatchingModel:
     c = self.config; return MatchingModel(text_dim, c.backbone, c.feat_dim)
 
 @patch
-def _rid_features(self:CMG, matching:MatchingModel):
-    "What the RID reads (`config.rid_input`): pooled pixels, or the matching model's frozen features."
-    return rid_features_for(self.config, matching)
-
-@patch
 def _build_rid(self:CMG)->RID:
-    return make_rid(self.config, features=self._rid_features(self.matching_))   # the same architecture train_rid builds
+    return make_rid(self.config, features=rid_features_for(self.config, self.matching_))   # the same architecture train_rid builds
 
 @patch
 def _build_encoder(self:CMG)->AnomalyEncoder:
