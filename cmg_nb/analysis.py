@@ -155,20 +155,25 @@ def _stage(stages:dict, seed:int, train, valid, cfg:CMGConfig)->dict:
     elif stages[seed]["cfg"] != cfg: raise ValueError(f"stages[{seed}] was computed with other settings; pass a fresh dict")
     return stages[seed]
 
+def _per_seed(stages:dict|None, seeds, train, valid, cfg:CMGConfig):
+    "Yield (seed, settings with that seed, its CMER stage) for each seed, sharing `stages` between studies."
+    stages = {} if stages is None else stages
+    for s in seeds:
+        c = cfg.replace(seed=int(s))
+        yield int(s), c, _stage(stages, int(s), train, valid, c)
+
 def entropy_study(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                   cfg:CMGConfig, # CMER settings (mask mode, regions, E1 training)
                   seeds=(0, 1, 2), dim:int=8, k:int=3, # seeds; PCA view and k-NN of `entropy_drop`
                   stages:dict|None=None, # {seed: `cmer_labels` output}, filled and reused
                  )->pd.DataFrame:
     "Eq. 4–7: entropy of raw vs CMER-masked vs randomly masked normal images, per seed."
-    stages = {} if stages is None else stages
     out = []
-    for s in seeds:
-        c = cfg.replace(seed=int(s))
-        st = _stage(stages, int(s), train, valid, c); x = st["x"]
-        rnd = np.random.default_rng(int(s)).integers(c.n_regions, size=len(x))
+    for s, c, st in _per_seed(stages, seeds, train, valid, cfg):
+        x = st["x"]
+        rnd = np.random.default_rng(s).integers(c.n_regions, size=len(x))
         df = entropy_drop(x, {"CMER mask": mask_images(x, st["labels"], c), "random mask": mask_images(x, rnd, c)}, dim, k)
-        out.append(df.assign(seed=int(s), mask_mode=c.mask_mode))
+        out.append(df.assign(seed=s, mask_mode=c.mask_mode))
     return pd.concat(out, ignore_index=True)
 
 def plot_entropy(df:pd.DataFrame)->Figure:
@@ -195,14 +200,12 @@ def rid_learning_curves(train:CaptionedImages, valid:CaptionedImages, # normal t
                         seeds=(0, 1, 2), stages:dict|None=None, # {seed: `cmer_labels` output}, filled and reused
                        )->pd.DataFrame:
     "Fig. 8: the RID's validation accuracy (and losses) after every epoch, per seed, with chance 1/M."
-    stages = {} if stages is None else stages
     out = []
-    for s in seeds:
-        c = cfg.replace(seed=int(s))
-        st, rec = _stage(stages, int(s), train, valid, c), EpochRecorder()
+    for s, c, st in _per_seed(stages, seeds, train, valid, cfg):
+        rec = EpochRecorder()
         train_rid(st["x"], st["labels"], c, valid=(st["xv"], st["valid_labels"]), features=rid_features_for(c, st["matching"]),
                   patience=c.rid_epochs + 1, progress=False, extra_cbs=[rec])
-        out.append(pd.DataFrame(rec.rows).assign(seed=int(s), chance=1 / c.n_regions,
+        out.append(pd.DataFrame(rec.rows).assign(seed=s, chance=1 / c.n_regions,
                                                  majority=np.bincount(st["valid_labels"], minlength=c.n_regions).max() / len(st["valid_labels"])))
     return pd.concat(out, ignore_index=True)
 
