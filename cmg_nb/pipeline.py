@@ -306,7 +306,9 @@ def _load(cls, path:str|Path, device=None)->CMG:
     try: st = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e: raise ValueError(f"{path} is not a readable cmg_nb model file ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(st, dict) or st.get("format") != "cmg_nb/1": raise ValueError(f"{path} is not a cmg_nb model file")
-    self = cls(CMGConfig.from_dict(json.loads(st["config"])))
+    cfg = json.loads(st["config"])
+    cfg.setdefault("rid_input", "matching")      # files written before `rid_input` existed: the RID read E1's features
+    self = cls(CMGConfig.from_dict(cfg))
     if device is not None: self.config = self.config.replace(device=device)
     self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(st["encoder"]); self.encoder_.eval()
     self.scorer_ = MahalanobisScorer.from_state({**{k: v.numpy() for k, v in st["scorer"].items()}, **json.loads(st["scorer_text"])})

@@ -7,6 +7,7 @@ import pytest
 import torch
 from cmg_nb.data import load_folder, one_class_split
 from cmg_nb.pipeline import CMG
+from cmg_nb.rid import PooledPixels
 
 TINY = dict(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32)
 FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--match-epochs", "1", "--rid-epochs", "1",
@@ -25,7 +26,7 @@ def split(folder): return one_class_split(load_folder(folder), ["circle", "squar
 @pytest.mark.parametrize("rid_input", ["pixels", "matching"])
 def test_save_load_same_scores_and_seed_reproducible(split, tmp_path, rid_input):
     a = CMG(**TINY, seed=3, rid_input=rid_input).fit(split.train, split.valid, progress=False)
-    assert (a.rid_.features.__class__.__name__ == "PooledPixels") == (rid_input == "pixels")
+    assert isinstance(a.rid_.features, PooledPixels) == (rid_input == "pixels")
     s = a.anomaly_score(split.test)
     p = a.save(tmp_path / "m.cmg")
     assert not list(tmp_path.glob("*.tmp*"))
@@ -36,6 +37,11 @@ def test_save_load_same_scores_and_seed_reproducible(split, tmp_path, rid_input)
     c = CMG(**TINY, seed=3, rid_input=rid_input).fit(split.train, split.valid, progress=False)
     np.testing.assert_allclose(c.anomaly_score(split.test), s, rtol=1e-5)   # same seed -> same scores
     np.testing.assert_array_equal(a.score_samples(split.test), -s)    # sklearn direction: higher = more normal
+    if rid_input == "matching":                                       # a file from before `rid_input` existed still loads
+        st = torch.load(p, weights_only=True)
+        cfg = json.loads(st["config"]); del cfg["rid_input"]; st["config"] = json.dumps(cfg)
+        torch.save(st, tmp_path / "old.cmg")
+        np.testing.assert_array_equal(CMG.load(tmp_path / "old.cmg").anomaly_score(split.test), s)
 
 def test_checkpoint_resume(split, tmp_path, monkeypatch):
     import cmg_nb.pipeline as P
