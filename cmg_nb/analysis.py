@@ -20,14 +20,14 @@ from fastai.callback.core import Callback
 from fastai.learner import Recorder
 from .core import CMGConfig, set_seed
 from .data import CaptionedImages, OneClassSplit
-from .text import get_text_encoder, embed_captions
+from .text import text_encoder_for, embed_captions
 from .contrastive import train_matching_model
 from .masking import best_masks, mask_images
 from .rid import train_rid, rid_features_for
 from .cmle import cluster_texts, lle_weights
 from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
-from .pipeline import as_image_tensor
+from .pipeline import as_image_tensor, _caption_embeddings
 from .evaluation import run_methods
 
 # %% auto #0
@@ -69,8 +69,7 @@ def caption_features(data:CaptionedImages, # items with captions
                      text_encoder:str="minilm", # "minilm", "tfidf" (fitted on these captions) or a model path
                     )->np.ndarray:
     "Text features: each item's mean L2-normalised caption embedding."
-    kw = {"fit_texts": [c for cs in data.captions for c in cs]} if text_encoder == "tfidf" else {}
-    return embed_captions(data.captions, get_text_encoder(text_encoder, **kw))
+    return embed_captions(data.captions, text_encoder_for(text_encoder, data.captions))
 
 def clustering_vs_modality(datasets, # a `CaptionedImages` or {name: CaptionedImages}
                            seeds=(0, 1, 2), # one k-means init and probe split per seed
@@ -141,9 +140,7 @@ def cmer_labels(train:CaptionedImages, valid:CaptionedImages, # normal training 
                 cfg:CMGConfig, # uses the CMER settings and `seed`
                 progress:bool=False)->dict:
     "Train E1 for `cfg.seed`; return the settings, images, caption embeddings, the model and CMER's labels (Eq. 2)."
-    kw = {"fit_texts": [c for cs in train.captions for c in cs]} if cfg.text_encoder == "tfidf" else {}
-    enc = get_text_encoder(cfg.text_encoder, **kw)
-    T, Tv = (torch.from_numpy(embed_captions(d.captions, enc)) for d in (train, valid))
+    te = _caption_embeddings(train, valid, cfg); T, Tv = te["T"], te["Tv"]
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     set_seed(cfg.seed)
     m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)

@@ -16,12 +16,11 @@ from fastai.optimizer import Adam
 from .core import CMGConfig, set_seed, get_device
 from .data import CaptionedImages, tensor_dls
 from .backbones import image_backbone
-from .text import get_text_encoder, embed_captions
 from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
 from .training import fit_learner
 from .scoring import MahalanobisScorer
-from .pipeline import as_image_tensor, _Stages, _fingerprint
+from .pipeline import as_image_tensor, _Stages, _data_key, _normal_valid, _caption_embeddings
 
 # %% auto #0
 __all__ = ['cmda_partners', 'cmda_mix_weights', 'cmda_mix', 'CMDAModel', 'CMDALoss', 'CMDA', 'hopfield_energy', 'she_score',
@@ -95,25 +94,6 @@ class CMDALoss(Callback):
         self._it += l_it.item(); self._mix += l_mix.item(); self._n += 1
 
 # %% ../nbs/13_baselines.ipynb #6d43fe05
-def _normal_valid(train, valid, cfg):
-    "`valid`, or `val_frac` of `train` held out with the run's seed (as `CMG.fit` does)."
-    if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions and groups)")
-    if valid is None:
-        perm = np.random.default_rng(cfg.seed).permutation(len(train))
-        n_val = max(2, int(round(cfg.val_frac * len(train))))
-        train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
-    if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
-    return train, valid
-
-def _caption_embeddings(train, valid, x, cfg, stage_cache):
-    "Caption embeddings (T, Tv) of train and valid, through the pipeline's text stage (shared via `stage_cache`)."
-    key = _fingerprint(x[:, :, ::4, ::4], np.array([hash(c[0]) % 2**31 for c in train.captions]))
-    def _text():
-        enc = get_text_encoder(cfg.text_encoder, **({"fit_texts": [c for cs in train.captions for c in cs]} if cfg.text_encoder == "tfidf" else {}))
-        return dict(T=torch.from_numpy(embed_captions(train.captions, enc)), Tv=torch.from_numpy(embed_captions(valid.captions, enc)))
-    te = _Stages(cfg, key, None, stage_cache).run("text", _text)
-    return te["T"], te["Tv"]
-
 class CMDA:
     "CMDA baseline: SimCLR + image-text contrastive term + caption-weighted image mixing; Mahalanobis score (no labels)."
     uses_labels = False
@@ -135,7 +115,7 @@ class CMDA:
         cfg = self.config.validate(); t0 = time.time()
         train, valid = _normal_valid(train, valid, cfg)
         x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-        T, _ = _caption_embeddings(train, valid, x, cfg, stage_cache)
+        T = _Stages(cfg, _data_key(x, train), None, stage_cache).run("text", lambda: _caption_embeddings(train, valid, cfg))["T"]
         set_seed(cfg.seed)
         cmda = CMDALoss(T.float(), self.alpha, cfg.tau, cfg.seed)
         learn = ssd_learner(x, cfg, valid=xv, cbs=[cmda])
@@ -176,7 +156,7 @@ def she_score(xi, # (M, D) penultimate features of the test images
     "SHE: the Hopfield energy of each feature against its predicted class's stored pattern, -s_pred . xi."
     xi, S, pred = np.asarray(xi, dtype=np.float64), np.asarray(patterns, dtype=np.float64), np.asarray(pred, dtype=np.int64)
     if len(pred) != len(xi): raise ValueError(f"{len(xi)} features but {len(pred)} predictions")
-    return np.array([hopfield_energy(x[None], S[k][None])[0] for x, k in zip(xi, pred)]) if len(xi) else np.zeros(0)
+    return -np.einsum("md,md->m", xi, S[pred])                     # hopfield_energy with one stored pattern per image
 
 # %% ../nbs/13_baselines.ipynb #73a6deb2
 class SHEClassifier(nn.Module):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from .data import read_image
-from .masking import grid_masks, apply_mask, MASK_MODES
+from .masking import grid_masks, masked_candidates, MASK_MODES
 from .pipeline import CMG, as_image_tensor
 
 # %% auto #0
@@ -36,10 +36,10 @@ def region_contributions(detector, # anything with `anomaly_score(float images)`
     if mode not in MASK_MODES: raise ValueError(f"mode must be 'hard' or 'soft', got {mode!r}")
     size = detector.config.image_size
     x, single = _as_batch(images, size)
-    masks = grid_masks(size, size, grid * grid)
     base = np.asarray(detector.anomaly_score(x), dtype=np.float64)
-    xm = apply_mask(x[:, None], masks[None], mode, scale).reshape(-1, 3, size, size)
-    s = np.concatenate([np.asarray(detector.anomaly_score(xm[i:i+bs]), dtype=np.float64) for i in range(0, len(xm), bs)])
+    k = max(1, bs // grid ** 2)                                            # images whose masked copies make one batch
+    s = np.concatenate([np.asarray(detector.anomaly_score(masked_candidates(x[i:i+k], grid * grid, mode, scale).flatten(0, 1)), dtype=np.float64)
+                        for i in range(0, len(x), k)])
     c = (base[:, None] - s.reshape(len(x), -1)).reshape(len(x), grid, grid)
     if absolute: c = np.abs(c)
     return c[0] if single else c

@@ -14,7 +14,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import CMGConfig, set_seed, get_device, METHODS
 from .data import CaptionedImages, to_float_tensor, resize_image, read_image
 from .backbones import image_backbone
-from .text import get_text_encoder, embed_captions
+from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model
 from .masking import best_masks, mask_images
 from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_features_for
@@ -96,6 +96,25 @@ def _fingerprint(*arrays)->str:
     for a in arrays: h.update(np.ascontiguousarray(a).tobytes()); h.update(str(getattr(a, "shape", "")).encode())
     return h.hexdigest()[:16]
 
+def _data_key(x:torch.Tensor, train:CaptionedImages)->str:
+    "Fingerprint of a training set (every 4th pixel, each image's first caption), the same in every process."
+    return _fingerprint(x[:, :, ::4, ::4], np.array([int(hashlib.sha256(c[0].encode()).hexdigest()[:8], 16) for c in train.captions]))
+
+def _normal_valid(train:CaptionedImages, valid:CaptionedImages|None, cfg:CMGConfig):
+    "(train, valid): `valid`, or `val_frac` of `train` held out with the run's seed; an error if either is too small."
+    if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions)")
+    if valid is None:
+        perm = np.random.default_rng(cfg.seed).permutation(len(train))
+        n_val = max(2, int(round(cfg.val_frac * len(train))))
+        train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
+    if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
+    return train, valid
+
+def _caption_embeddings(train:CaptionedImages, valid:CaptionedImages, cfg:CMGConfig)->dict:
+    "The text stage: caption embeddings `T` of `train` and `Tv` of `valid` (float tensors)."
+    enc = text_encoder_for(cfg.text_encoder, train.captions)
+    return dict(T=torch.from_numpy(embed_captions(train.captions, enc)), Tv=torch.from_numpy(embed_captions(valid.captions, enc)))
+
 class _Stages:
     "Run-or-reuse helper: a stage's result comes from the in-memory cache, the checkpoint folder, or is computed."
     def __init__(self, cfg, data_key, checkpoint=None, cache=None):
@@ -154,24 +173,16 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
        )->CMG:
     "Algorithm 1: train the matching model, masks and RID (CMER), LLE weights (CMLE), E2^I, and the scorer."
     cfg = self.config.validate()
-    if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions)")
-    if valid is None:
-        rng = np.random.default_rng(cfg.seed); perm = rng.permutation(len(train))
-        n_val = max(2, int(round(cfg.val_frac * len(train))))
-        train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
-    if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
+    train, valid = _normal_valid(train, valid, cfg)
     t0, times = time.time(), {}
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-    st = _Stages(cfg, _fingerprint(x[:, :, ::4, ::4], np.array([int(hashlib.sha256(c[0].encode()).hexdigest()[:8], 16) for c in train.captions])), checkpoint, stage_cache)
+    st = _Stages(cfg, _data_key(x, train), checkpoint, stage_cache)
     say = print if progress and not int(os.environ.get("RANK", 0)) else (lambda *a, **k: None)   # rank 0 alone speaks
     def timed(name, fn):
         t = time.time(); out = fn(); times[name] = round(time.time() - t, 2); say(f"[{cfg.method}] {name}: {times[name]:.1f}s"); return out
     T = Tv = None
     if cfg.cmer or cfg.cmle:
-        def _text():
-            enc = get_text_encoder(cfg.text_encoder, **({"fit_texts": [c for cs in train.captions for c in cs]} if cfg.text_encoder == "tfidf" else {}))
-            return dict(T=torch.from_numpy(embed_captions(train.captions, enc)), Tv=torch.from_numpy(embed_captions(valid.captions, enc)))
-        te = timed("text embeddings", lambda: st.run("text", _text)); T, Tv = te["T"], te["Tv"]
+        te = timed("text embeddings", lambda: st.run("text", lambda: _caption_embeddings(train, valid, cfg))); T, Tv = te["T"], te["Tv"]
     x_enc, xv_enc = x, xv
     if cfg.cmer:
         def _cmer():

@@ -4,22 +4,19 @@
 
 # %% ../nbs/17_pretrained.ipynb #c1f76dad
 from __future__ import annotations
-import time, hashlib
+import time
 import numpy as np
 import torch
 from fastprogress.fastprogress import progress_bar
 from .core import CMGConfig, get_device
-from .data import CaptionedImages
 from .backbones import image_backbone
 from .scoring import MahalanobisScorer
-from .pipeline import CMG, as_image_tensor
+from .pipeline import CMG, as_image_tensor, _fingerprint
 
 # %% auto #0
 __all__ = ['PretrainedMahalanobis', 'pretrained_cmg']
 
 # %% ../nbs/17_pretrained.ipynb #bf9f4de1
-def _images_key(x:torch.Tensor)->str: return hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16]
-
 class PretrainedMahalanobis:
     "Frozen pretrained features + Eq. 14 (the 'pretrained Mahalanobis' baseline); `anomaly_score`: higher = more anomalous."
     uses_labels = False
@@ -34,7 +31,7 @@ class PretrainedMahalanobis:
 
     def _net(self):
         if self.net_ is None:
-            net, self.dim_ = image_backbone(self.backbone)
+            net, _ = image_backbone(self.backbone)
             self.net_ = net.eval().requires_grad_(False).to(get_device(self.config.device))
         return self.net_
 
@@ -57,7 +54,7 @@ class PretrainedMahalanobis:
         cfg, t0 = self.config.validate(), time.time()
         x = as_image_tensor(train, cfg.image_size, "train")
         if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
-        key = ("pretrained-features", self.backbone, cfg.image_size, _images_key(x))
+        key = ("pretrained-features", self.backbone, cfg.image_size, _fingerprint(x))
         F = stage_cache.get(key) if stage_cache is not None else None
         if F is None: F = self._embed(x, progress)
         if stage_cache is not None: stage_cache[key] = F

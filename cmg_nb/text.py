@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['TextEncoder', 'minilm_path', 'HFTextEncoder', 'TfidfTextEncoder', 'get_text_encoder', 'default_cache_dir',
-           'EmbeddingCache', 'encode_texts', 'embed_captions']
+__all__ = ['TextEncoder', 'minilm_path', 'HFTextEncoder', 'TfidfTextEncoder', 'get_text_encoder', 'text_encoder_for',
+           'default_cache_dir', 'EmbeddingCache', 'encode_texts', 'embed_captions']
 
 # %% ../nbs/03_text.ipynb #35ae66e3
 class TextEncoder:
@@ -131,6 +131,12 @@ def get_text_encoder(name:str|TextEncoder="minilm", # "minilm", "tfidf", a HF mo
     if "fit_texts" in kw: raise ValueError(f"fit_texts is only used by the 'tfidf' encoder, not {name!r}")
     if name == "minilm": return HFTextEncoder(minilm_path(), name="minilm", **kw)
     return HFTextEncoder(name, **kw)
+
+def text_encoder_for(name:str|TextEncoder, # as for `get_text_encoder`
+                     captions, # the training captions, one list per image
+                    )->TextEncoder:
+    "`get_text_encoder(name)`, fitted on the training captions when `name` is the weight-free \"tfidf\"."
+    return get_text_encoder(name, **({"fit_texts": [c for cs in captions for c in cs]} if name == "tfidf" else {}))
 
 # %% ../nbs/03_text.ipynb #3b5bbe6d
 def default_cache_dir()->Path:

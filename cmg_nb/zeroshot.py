@@ -4,17 +4,17 @@
 
 # %% ../nbs/18_zeroshot.ipynb #cca49b3e
 from __future__ import annotations
-import time, hashlib
+import time
 import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import CMGConfig, set_seed
 from .data import CaptionedImages
-from .text import get_text_encoder, embed_captions
-from .contrastive import MatchingModel, train_matching_model, embed_images, embed_texts
+from .text import text_encoder_for, embed_captions
+from .contrastive import train_matching_model, embed_images, embed_texts
 from .scoring import MahalanobisScorer
-from .pipeline import as_image_tensor
+from .pipeline import as_image_tensor, _fingerprint, _normal_valid
 
 # %% auto #0
 __all__ = ['PROMPTS', 'mcm_score', 'ZeroShotDetector', 'fused_zero_shot']
@@ -31,11 +31,6 @@ def mcm_score(z_img:torch.Tensor, # image embeddings (N, d), any scale
 
 # %% ../nbs/18_zeroshot.ipynb #ab1ca765
 PROMPTS = ("a photo of a {}.", "a {}", "there is a {} in the picture")
-
-def _key(*parts)->str:
-    h = hashlib.sha256()
-    for p in parts: h.update(p.numpy().tobytes() if torch.is_tensor(p) else repr(p).encode())
-    return h.hexdigest()[:16]
 
 class ZeroShotDetector:
     "MCM-style zero-shot scoring with prompts of the normal group names (optionally fused with Eq. 14); higher = more anomalous."
@@ -68,15 +63,13 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     "Train E1 on the training pairs, embed the prompts of the normal groups, and (fused) fit Eq. 14 and the z-scores."
     cfg, t0 = self.config.validate(), time.time()
     if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions) to train the matching model")
-    if valid is None:
-        perm = np.random.default_rng(cfg.seed).permutation(len(train)); n_val = max(2, int(round(cfg.val_frac * len(train))))
-        train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
+    train, valid = _normal_valid(train, valid, cfg)
     self.groups_ = train.group_names
     if len(self.groups_) < 2: raise ValueError(f"zero-shot scoring needs at least 2 normal groups (the softmax over one group is always 1), got {self.groups_}")
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-    enc = get_text_encoder(cfg.text_encoder, **({"fit_texts": [c for cs in train.captions for c in cs]} if cfg.text_encoder == "tfidf" else {}))
+    enc = text_encoder_for(cfg.text_encoder, train.captions)
     T, Tv = torch.from_numpy(embed_captions(train.captions, enc)), torch.from_numpy(embed_captions(valid.captions, enc))
-    key = ("zero-shot-matching", _key(x[:, :, ::4, ::4], T), *(getattr(cfg, k) for k in ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed")))
+    key = ("zero-shot-matching", _fingerprint(x[:, :, ::4, ::4], T), *(getattr(cfg, k) for k in ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed")))
     if stage_cache is not None and key in stage_cache: self.matching_ = stage_cache[key]
     else:
         set_seed(cfg.seed)
@@ -87,7 +80,6 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     self.prompt_texts_ = texts
     if self.fused:
         self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(embed_images(self.matching_, x, features=True).double().numpy())
-    self.stats_ = {}
     zs, mh = self._parts(xv)
     self.stats_ = dict(zs=(zs.mean(), zs.std() + 1e-12), **({"maha": (mh.mean(), mh.std() + 1e-12)} if mh is not None else {}))
     pred = np.asarray(self.groups_)[(embed_images(self.matching_, xv) @ self.prompt_emb_.T).argmax(1).numpy()]
@@ -98,8 +90,10 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
 @patch
 def _parts(self:ZeroShotDetector, x:torch.Tensor):
     "(-MCM, Mahalanobis or None) of float images."
-    zs = -mcm_score(embed_images(self.matching_, x), self.prompt_emb_, self.temperature)
-    mh = self.scorer_.score(embed_images(self.matching_, x, features=True).double().numpy()) if self.fused else None
+    f = embed_images(self.matching_, x, features=True)                       # one backbone pass for both parts
+    with torch.no_grad(): z = F.normalize(self.matching_.image_head(f), dim=-1)   # = embed_images(self.matching_, x)
+    zs = -mcm_score(z, self.prompt_emb_, self.temperature)
+    mh = self.scorer_.score(f.double().numpy()) if self.fused else None
     return zs, mh
 
 @patch
