@@ -11,15 +11,14 @@ import pandas as pd
 import torch
 from fastai.callback.core import Callback
 from sklearn.metrics import roc_auc_score
-from .core import CMGConfig, set_seed, METHODS
+from .core import CMGConfig, METHODS
 from .data import (UCM_CLASSES, WIKI_CLASSES, CaptionedImages, OneClassSplit, one_class_split, class_coco_groups,
                          load_ucm_captions, load_wikipedia, load_class_coco)
-from .scoring import MahalanobisScorer, summarize_runs
-from .ssd import train_encoder
-from .masking import mask_images
-from .pipeline import CMG, as_image_tensor, _dict_to_sparse
+from .scoring import MahalanobisScorer
+from .ssd import extract_features
+from .pipeline import CMG, as_image_tensor
 from .baselines import CMDA
-from .evaluation import run_methods, results_json, make_detector
+from .evaluation import run_methods, results_json
 
 # %% auto #0
 __all__ = ['UCM_NORMAL', 'WIKI_NORMAL', 'PRESETS', 'LABEL_MARK', 'preset_groups', 'preset_split', 'experiment_results',
@@ -140,24 +139,20 @@ class EpochAUROC(Callback):
     def __init__(self, fit_x:torch.Tensor, # normal training images (as the detector scores them)
                  test_x:torch.Tensor, # test images (as the detector scores them)
                  labels, # 1 = anomaly
-                 n_clusters:int=1, bs:int=256):
-        self.fit_x, self.test_x, self.labels, self.n_clusters, self.bs = fit_x, test_x, np.asarray(labels), n_clusters, bs
-    def before_fit(self): self.aurocs = []
-    @torch.no_grad()
-    def _feats(self, m, x):
-        dev = next(m.parameters()).device
-        return torch.cat([m.features(x[i:i + self.bs].to(dev)).float().cpu() for i in range(0, len(x), self.bs)]).numpy()
+                 n_clusters:int=1, bs:int=256,
+                 prep=None, # applied to both image sets when the fit starts (e.g. a CMG's RID masking, ready by then)
+                ):
+        self.fit_x, self.test_x, self.labels, self.n_clusters, self.bs, self.prep = fit_x, test_x, np.asarray(labels), n_clusters, bs, prep
+    def before_fit(self):
+        self.aurocs = []
+        if self.prep is not None: self.fit_x, self.test_x = self.prep(self.fit_x), self.prep(self.test_x)
     def after_epoch(self):
-        m = self.learn.model; was = m.training; m.eval()
+        m = self.learn.model; was = m.training
         try:
-            s = MahalanobisScorer(self.n_clusters).fit(self._feats(m, self.fit_x)).score(self._feats(m, self.test_x))
+            f = lambda x: extract_features(m, x, bs=self.bs)
+            s = MahalanobisScorer(self.n_clusters).fit(f(self.fit_x)).score(f(self.test_x))
             self.aurocs.append(float(roc_auc_score(self.labels, s)))
         finally: m.train(was)
-
-def _cmg_encoder_inputs(det:CMG, cache:dict):
-    "The CMLE weights W of a fitted CMG from its stage cache (the pipeline keeps them there, not on the detector)."
-    cm = [v for k, v in cache.items() if k[0] == "cmle"]
-    return _dict_to_sparse(cm[-1]["W"]) if cm else None
 
 def auroc_per_epoch(split:OneClassSplit, # the one-class split
                     methods=("cmg", "cmda", "ssd"), # any of "ssd", "ssd+cmer", "ssd+cmle", "cmg", "cmda"
@@ -173,16 +168,10 @@ def auroc_per_epoch(split:OneClassSplit, # the one-class split
             det = CMDA(config, seed=seed).fit(split.train, split.valid, progress=progress, extra_cbs=[cb])
             best = det.info_["best_epoch"]
         elif m in METHODS:
-            cfg = config.replace(**METHODS[m]); cache = {}
-            x, xv = as_image_tensor(split.train, cfg.image_size), as_image_tensor(split.valid, cfg.image_size)
-            det = CMG(cfg).fit(split.train, split.valid, stage_cache=cache, progress=progress) if (cfg.cmer or cfg.cmle) else None
-            x_enc = mask_images(x, det.info_["train_labels"], cfg) if cfg.cmer else x
-            xv_enc, x_fit, x_test = (det._mask(v) for v in (xv, x, xt)) if cfg.cmer else (xv, x, xt)
-            cb = EpochAUROC(x_fit, x_test, split.test_labels, cfg.n_score_clusters)
-            set_seed(cfg.seed)
-            enc = train_encoder(x_enc, cfg, W=_cmg_encoder_inputs(det, cache) if cfg.cmle else None, valid=xv_enc,
-                                progress=progress, extra_cbs=[cb])
-            best = enc.best_epoch
+            det = CMG(config.replace(**METHODS[m]))
+            cb = EpochAUROC(as_image_tensor(split.train, config.image_size), xt, split.test_labels, config.n_score_clusters, prep=det._mask)
+            det.fit(split.train, split.valid, progress=progress, extra_cbs=[cb])
+            best = int(np.argmin(det.info_["encoder_history"][:, 1]))     # the epoch KeepBest kept (lowest validation loss)
         else: raise ValueError(f"auroc_per_epoch: {m!r} has no per-epoch encoder; choose from {', '.join(list(METHODS) + ['cmda'])}")
         rows += [dict(method=m, epoch=e + 1, auroc=a, chosen=(e == best)) for e, a in enumerate(cb.aurocs)]
     return pd.DataFrame(rows)

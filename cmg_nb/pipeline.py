@@ -170,6 +170,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
         checkpoint:str|Path|None=None, # folder for resumable stage checkpoints
         stage_cache:dict|None=None, # share identical stages between detectors (see above)
         progress:bool=True, # progress bars and per-stage timing
+        extra_cbs:list|None=None, # more fastai callbacks for E2^I's fit (they run only when E2^I is trained, not when it is reused)
        )->CMG:
     "Algorithm 1: train the matching model, masks and RID (CMER), LLE weights (CMLE), E2^I, and the scorer."
     cfg = self.config.validate()
@@ -210,7 +211,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
         W = _dict_to_sparse(cm["W"]); self.info_["text_clusters"] = cm["clusters"].numpy()
     def _enc():
         set_seed(cfg.seed)
-        e = train_encoder(x_enc, cfg, W=W, valid=xv_enc, progress=progress)
+        e = train_encoder(x_enc, cfg, W=W, valid=xv_enc, progress=progress, extra_cbs=extra_cbs)
         return dict(encoder=e.state_dict(), history=torch.tensor(e.history[["train_loss", "valid_loss"]].to_numpy(np.float64)))
     e = timed("anomaly encoder E2", lambda: st.run("encoder", _enc))
     self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(e["encoder"]); self.encoder_.eval()
