@@ -152,14 +152,10 @@ def cmd_score(args)->int:
     return 0
 
 def cmd_evaluate(args)->int:
-    from cmg_nb.evaluation import available_methods
     from cmg_nb.experiments import PRESETS, preset_split, run_experiment, format_results
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in available_methods()]
-    if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
+    methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError("--seeds must be >= 1")
     if args.preset is not None:                                # the paper's protocol: format and normal groups from the preset
-        if args.preset not in PRESETS: raise CMGError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
         normal = None if args.normal_groups is None else _groups(args.normal_groups)
         split = preset_split(args.data, args.preset, normal=normal, seed=args.split_seed, on_error=args.on_error)
     else:
@@ -168,24 +164,27 @@ def cmd_evaluate(args)->int:
         normal = _groups(args.normal_groups); _normal_items(data, normal)
         split = one_class_split(data, normal, seed=args.split_seed)
     print(f"{split!r}")
-    res = run_experiment(split, methods, range(args.seeds), config_from_args(args), progress=not args.quiet)["results"]
+    res = run_experiment(split, methods, range(args.seeds), config_from_args(args), progress=not args.quiet, json_path=args.json)["results"]
     print(format_results(res))
-    if args.json and not int(os.environ.get("RANK", 0)):        # under torchrun: rank 0 writes
-        out = Path(args.json); out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out, json.dumps(res, indent=2)); print(f"wrote {out}")
+    if args.json and not int(os.environ.get("RANK", 0)): print(f"wrote {args.json}")   # under torchrun: rank 0 writes
     return 0
 
-def cmd_demo(args)->int:
-    from cmg_nb.evaluation import demo, available_methods
-    kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+def _methods(names:str)->list:
+    "The comma-separated method names of `--methods`, checked against the registry."
+    from cmg_nb.evaluation import available_methods
+    methods = [m.strip() for m in names.split(",") if m.strip()]
     bad = [m for m in methods if m not in available_methods()]
     if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
-    if int(os.environ.get("RANK", 0)):   # under torchrun the other processes train along; their report copy is thrown away
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp: demo(tmp, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=False, **kw)
-        return 0
-    demo(args.out, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=not args.quiet, **kw)
+    return methods
+
+def cmd_demo(args)->int:
+    import tempfile, contextlib
+    from cmg_nb.evaluation import demo
+    kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
+    methods, rank = _methods(args.methods), int(os.environ.get("RANK", 0))
+    # under torchrun the other processes train along; their report copy goes to a temporary folder and is thrown away
+    with (tempfile.TemporaryDirectory() if rank else contextlib.nullcontext(args.out)) as out:
+        demo(out, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=not (args.quiet or rank), **kw)
     return 0
 
 # %% ../nbs/12_cli.ipynb #f904afcd

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_experiments.ipynb #7d8d1b7a
 from __future__ import annotations
-import os, json, time, warnings
+import json, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from .data import (UCM_CLASSES, WIKI_CLASSES, CaptionedImages, OneClassSplit, on
                          load_ucm_captions, load_wikipedia, load_class_coco)
 from .scoring import MahalanobisScorer
 from .ssd import extract_features
-from .pipeline import CMG, as_image_tensor
+from .pipeline import CMG, as_image_tensor, _atomic_write_text
 from .baselines import CMDA
 from .evaluation import run_methods, results_json
 
@@ -129,7 +129,7 @@ def run_experiment(split:OneClassSplit, # a one-class split (`preset_split`, `on
     res = experiment_results(runs)
     if json_path is not None:
         p = Path(json_path); p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp"); tmp.write_text(json.dumps(res, indent=2)); os.replace(tmp, p)
+        _atomic_write_text(p, json.dumps(res, indent=2))              # rank 0 alone writes under torchrun
     return dict(table=results_frame(res), results=res, runs=runs, seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/14_experiments.ipynb #bd3874de
