@@ -17,7 +17,7 @@ from cmg_nb.rid import train_rid, rid_accuracy, rid_select, PooledPixels
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-regions", type=int, default=DEMO_CONFIG.get("n_regions", 4), help="M, the number of grid regions")
+    ap.add_argument("--n-regions", type=int, default=DEMO_CONFIG["n_regions"], help="M, the number of grid regions")
     cfg = CMGConfig(**{**DEMO_CONFIG, "n_regions": ap.parse_args().n_regions}).validate()
     sp = one_class_split(make_scenes(1600, 64, seed=1234), ["circle", "square", "triangle", "diamond"], seed=0)
     x, xv, xt = [as_image_tensor(d, cfg.image_size) for d in (sp.train, sp.valid, sp.test)]
