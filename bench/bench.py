@@ -22,11 +22,14 @@ def timeit(fn, reps=5, warmup=1):
 
 def bench_streaming(n:int=5000, size:int=128, chunks=(256, None)):  # Linux (/proc)
     "Peak memory of `CMG.anomaly_score` on `n` image files (size x size PNGs), streamed in chunks vs all at once."
+    with tempfile.TemporaryDirectory(prefix="cmg_bench_stream_") as tmp:     # 5,000 PNGs: removed afterwards
+        return _bench_streaming(tmp, n, size, chunks)
+
+def _bench_streaming(tmp:str, n:int, size:int, chunks)->int:
     from PIL import Image
     from cmg_nb.data import make_scenes, one_class_split
     from cmg_nb.pipeline import CMG
     from cmg_nb.evaluation import DEMO_CONFIG
-    tmp = tempfile.mkdtemp(prefix="cmg_bench_stream_")
     sp = one_class_split(make_scenes(400, size, seed=7), ["circle", "square", "triangle", "diamond"], seed=0)
     CMG(**dict(DEMO_CONFIG, epochs=1, match_epochs=1, rid_epochs=1)).fit(sp.train, sp.valid, progress=False).save(f"{tmp}/m.cmg")
     os.makedirs(f"{tmp}/img")
