@@ -11,10 +11,11 @@ import numpy as np
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 from .data import make_scenes, load_folder, load_ucm_captions, load_wikipedia, load_class_coco, show_items, ImageReadError, one_class_split
 from .core import CMGConfig, METHODS
+from .openclipart import load_openclipart
 
 # %% auto #0
-__all__ = ['LOADERS', 'CMGError', 'load_data', 'tour', 'config_from_args', 'cmd_fit', 'cmd_score', 'cmd_evaluate', 'cmd_demo',
-           'main']
+__all__ = ['LOADERS', 'CMGError', 'load_data', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score',
+           'cmd_evaluate', 'cmd_demo', 'main']
 
 # %% ../nbs/12_cli.ipynb #5fb364f7
 class CMGError(Exception):
@@ -23,7 +24,8 @@ class CMGError(Exception):
 _USER_ERRORS = (CMGError, ValueError, FileNotFoundError, ImageReadError, NotADirectoryError, PermissionError)
 
 # %% ../nbs/12_cli.ipynb #2aa16d4d
-LOADERS = {"folder": load_folder, "ucm": load_ucm_captions, "wikipedia": load_wikipedia, "class-coco": load_class_coco}
+LOADERS = {"folder": load_folder, "ucm": load_ucm_captions, "wikipedia": load_wikipedia, "class-coco": load_class_coco,
+           "openclipart": load_openclipart}
 
 def load_data(path:str|Path, fmt:str="folder", on_error:str="raise"):
     "Load a data set in one of the formats of `LOADERS`."
@@ -87,14 +89,27 @@ def _normal_items(data, normal_groups):
     if unknown: raise CMGError(f"unknown normal group(s): {', '.join(map(repr, unknown))}; available: {', '.join(data.group_names)}")
     return data.subset(np.isin(data.groups, normal_groups), "train")
 
+def default_method()->str:
+    "What `cmg fit` trains by default: CMG on frozen features on a CPU (minutes), the paper's from-scratch CMG on a GPU."
+    import torch
+    return "cmg" if torch.cuda.is_available() else "cmg-frozen"
+
 def cmd_fit(args)->int:
     from cmg_nb.pipeline import CMG
+    from cmg_nb.evaluation import make_detector
     out = Path(args.out)
     if out.exists() and out.is_dir(): raise CMGError(f"--out {out} is a folder; give a file name such as model.cmg")
+    args.method = args.method or default_method()
+    _methods(args.method)
+    if args.method not in METHODS and args.checkpoint: raise CMGError(f"--checkpoint is for the from-scratch methods ({', '.join(METHODS)}), not {args.method}")
     data = load_data(args.data, args.fmt, on_error=args.on_error)
     train = _normal_items(data, _groups(args.normal_groups))
-    cfg = config_from_args(args, METHODS[args.method])
-    det = CMG(cfg).fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
+    if args.method in METHODS: det = CMG(config_from_args(args, METHODS[args.method])).fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
+    else:
+        cfg = config_from_args(args)
+        det = make_detector(args.method, cfg, seed=cfg.seed)
+        if not hasattr(det, "save"): raise CMGError(f"method {args.method} cannot be saved to a file yet; use `cmg evaluate --methods {args.method}`")
+        det.fit(train, progress=not args.quiet)
     det.save(out)                                                # under torchrun: rank 0 writes, the others are silent
     if int(os.environ.get("RANK", 0)) == 0: print(f"saved {args.method} detector ({len(train)} normal items, groups {','.join(_groups(args.normal_groups))}) to {out}")
     return 0
@@ -124,12 +139,12 @@ def _write_heatmaps(det, paths, rows, heat:Path, grid:int, chunk:int=64):
     "One heatmap PNG per image, `chunk` images at a time (memory stays bounded for large folders)."
     import matplotlib; matplotlib.use("Agg")
     from cmg_nb.data import read_image
-    from cmg_nb.explain import plot_heatmap
+    from cmg_nb.explain import plot_heatmap, region_contributions
     heat.mkdir(parents=True, exist_ok=True)
     names = _png_names(paths)
     for i in range(0, len(paths), chunk):
         ims = [read_image(p) for p in paths[i:i + chunk]]
-        C = det.explain(ims, grid=grid, absolute=True)         # |contribution| finds the object (see the explain page)
+        C = region_contributions(det, ims, grid, absolute=True)   # |contribution| finds the object (see the explain page)
         for im, c, r, name in zip(ims, C, rows[i:i + chunk], names[i:i + chunk]):
             _atomic_savefig(plot_heatmap(im, c, title=f"{Path(r['path']).name}: {r['anomaly_score']:.2f} ({r['verdict']})"), heat / name)
             r["heatmap"] = str(heat / name)
@@ -139,7 +154,8 @@ def cmd_score(args)->int:
     heat = Path(args.heatmap) if args.heatmap else None
     if heat is not None and heat.exists() and not heat.is_dir(): raise CMGError(f"--heatmap {heat} is a file; give a folder for the PNGs")
     if args.grid < 1: raise CMGError(f"--grid must be >= 1, got {args.grid}")
-    det = CMG.load(args.model)
+    from cmg_nb.evaluation import load_detector
+    det = load_detector(args.model)
     paths = _image_paths(args.images)
     a = det.anomaly_score(paths)                              # streamed in chunks; a bad file stops it with its name
     thr = -det.offset_ if args.threshold is None else args.threshold
@@ -181,7 +197,8 @@ def cmd_demo(args)->int:
     import tempfile, contextlib
     from cmg_nb.evaluation import demo
     kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
-    methods, rank = _methods(args.methods), int(os.environ.get("RANK", 0))
+    from cmg_nb.evaluation import default_demo_methods
+    methods, rank = (_methods(args.methods) if args.methods else list(default_demo_methods())), int(os.environ.get("RANK", 0))
     # under torchrun the other processes train along; their report copy goes to a temporary folder and is thrown away
     with (tempfile.TemporaryDirectory() if rank else contextlib.nullcontext(args.out)) as out:
         demo(out, n_images=args.n_images, seeds=tuple(range(args.seeds)), methods=tuple(methods), progress=not (args.quiet or rank), **kw)
@@ -191,10 +208,11 @@ def cmd_demo(args)->int:
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmg", description="Cross-modal Guidance (CMG) for vision anomaly detection.")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
-    d = sub.add_parser("demo", help="the main job: SSD, SSD+CMER, SSD+CMLE and CMG on the embedded scenes, with a report")
+    d = sub.add_parser("demo", help="the main job: CMG, its ablations and the caption-free baselines on the embedded scenes, with a report")
     d.add_argument("--out", default="cmg-demo", help="report folder (default: ./cmg-demo)")
     d.add_argument("--seeds", type=int, default=3, help="seeds per method (default: 3)")
-    d.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated methods (see `cmg evaluate`)")
+    d.add_argument("--methods", default=None, help="comma-separated methods (see `cmg evaluate`; default: the frozen-feature family "
+                   "and the caption-free baselines on a CPU, the paper's four from-scratch methods on a GPU)")
     d.add_argument("--n-images", dest="n_images", type=int, default=1600, help="scenes to generate (default: 1600)")
     d.add_argument("-q", "--quiet", action="store_true")
     _add_config_flags(d)
@@ -216,7 +234,7 @@ def _parser()->argparse.ArgumentParser:
         _add_config_flags(f)
         if name == "fit":
             f.add_argument("--out", required=True, help="model file to write")
-            f.add_argument("--method", default="cmg", choices=list(METHODS))
+            f.add_argument("--method", default=None, help="any method of `cmg evaluate` that can be saved (default: cmg-frozen on a CPU, cmg on a GPU)")
             f.add_argument("--checkpoint", default=None, help="folder for resumable stage checkpoints")
         else:
             f.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg")

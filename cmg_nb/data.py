@@ -104,13 +104,16 @@ def subset(self:CaptionedImages, idx, name:str|None=None)->CaptionedImages:
     if idx.dtype == bool: idx = np.flatnonzero(idx)
     idx = idx.astype(np.int64)
     ims = self.images[idx] if isinstance(self.images, np.ndarray) else [self.images[i] for i in idx]
-    return CaptionedImages(ims, [self.captions[i] for i in idx], self.groups[idx],
-                           None if self.masks is None else self.masks[idx],
-                           None if self.meta is None else self.meta.iloc[idx], name or self.name)
+    out = CaptionedImages(ims, [self.captions[i] for i in idx], self.groups[idx],
+                          None if self.masks is None else self.masks[idx],
+                          None if self.meta is None else self.meta.iloc[idx], name or self.name)
+    for size, arr in self._cache.items():   # resized arrays: sliced, not recomputed (the images array itself: shared)
+        out._cache[size] = out.images if arr is self.images else arr[idx]
+    return out
 
 @patch
 def __add__(self:CaptionedImages, other:CaptionedImages)->CaptionedImages:
-    "Concatenate two collections (masks/metadata are kept only when both have them)."
+    "Concatenate two collections (masks/metadata are kept only when both have them; so are cached resized arrays)."
     a, b = self.images, other.images
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape[1:] == b.shape[1:]: ims = np.concatenate([a, b])
     else: ims = list(a) + list(b)
@@ -118,8 +121,12 @@ def __add__(self:CaptionedImages, other:CaptionedImages)->CaptionedImages:
     if self.masks is not None and other.masks is not None and self.masks.shape[1:] == other.masks.shape[1:]:
         masks = np.concatenate([self.masks, other.masks])
     meta = None if self.meta is None or other.meta is None else pd.concat([self.meta, other.meta], ignore_index=True)
-    return CaptionedImages(ims, self.captions + other.captions, np.concatenate([self.groups, other.groups]),
-                           masks, meta, self.name)
+    out = CaptionedImages(ims, self.captions + other.captions, np.concatenate([self.groups, other.groups]),
+                          masks, meta, self.name)
+    for size in self._cache.keys() & other._cache.keys():
+        a, b = self._cache[size], other._cache[size]
+        out._cache[size] = ims if (a is self.images and b is other.images and isinstance(ims, np.ndarray)) else np.concatenate([a, b])
+    return out
 
 # %% ../nbs/01_data.ipynb #9a8b5d6e
 def resize_image(im:np.ndarray, size:int)->np.ndarray:

@@ -12,32 +12,45 @@ from .core import CMGConfig, METHODS
 from .data import make_scenes, one_class_split, OneClassSplit, CaptionedImages
 from .pipeline import CMG, as_image_tensor
 from .scoring import evaluate, summarize_runs
+from .detector import REGISTRY, registered, Detector, read_model_file, DETECTOR_FORMAT
 
 # %% auto #0
-__all__ = ['DETECTORS', 'DEMO_CONFIG', 'available_methods', 'make_detector', 'run_methods', 'results_json', 'results_table',
-           'plot_roc', 'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'demo']
+__all__ = ['DETECTORS', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'available_methods', 'make_detector',
+           'load_detector', 'run_methods', 'results_json', 'results_table', 'plot_roc', 'plot_score_hist',
+           'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
 DETECTORS = {  # name -> "module:callable"; built as callable(config, seed=seed)
     "cmda": "cmg_nb.baselines:CMDA",
     "she": "cmg_nb.baselines:SHE",
-    "pretrained-maha": "cmg_nb.pretrained:PretrainedMahalanobis",
+    "pretrained-maha": "cmg_nb.frozen:pretrained_maha",           # frozen MobileNetV2 at 96 px + Eq. 14 (20_frozen)
+    "pretrained-maha-32": "cmg_nb.pretrained:PretrainedMahalanobis", # the same at the config's image size (17_pretrained)
+    "pretrained-knn": "cmg_nb.frozen:pretrained_knn",
+    "ssd-frozen": "cmg_nb.frozen:ssd_frozen",
+    "ssd+cmer-frozen": "cmg_nb.frozen:ssd_cmer_frozen",
+    "ssd+cmle-frozen": "cmg_nb.frozen:ssd_cmle_frozen",
+    "cmg-frozen": "cmg_nb.frozen:cmg_frozen",
     "cmg-pretrained": "cmg_nb.pretrained:pretrained_cmg",
     "zero-shot": "cmg_nb.zeroshot:ZeroShotDetector",
     "zero-shot-fused": "cmg_nb.zeroshot:fused_zero_shot",
 }
 
 def available_methods()->list:
-    "Every method name `run_methods` and `cmg evaluate` accept."
-    return list(METHODS) + list(DETECTORS)
+    "Every method name `run_methods` and `cmg evaluate` accept (with those `detector.register` added)."
+    return list(METHODS) + list(DETECTORS) + [m for m in REGISTRY if m not in DETECTORS]
 
 def make_detector(method:str, # a name from `available_methods()`
                   config:CMGConfig|None=None, seed:int=0):
     "An unfitted detector for `method` with `config` and `seed`."
     if method in METHODS: return CMG.for_method(method, config, seed=int(seed))
+    if method in REGISTRY and method not in DETECTORS: return registered(method)(config or CMGConfig(), seed=int(seed))
     if method not in DETECTORS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(available_methods())}")
     mod, name = DETECTORS[method].split(":")
     return getattr(importlib.import_module(mod), name)(config or CMGConfig(), seed=int(seed))
+
+def load_detector(path:str|Path):
+    "Any saved detector: a from-scratch `CMG` file or a `Detector` file (the frozen family), told apart by the format inside."
+    return Detector.load(path) if read_model_file(path)["format"] == DETECTOR_FORMAT else CMG.load(path)
 
 # %% ../nbs/11_evaluation.ipynb #e4979a96
 def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"), seeds=(0, 1, 2),
@@ -109,10 +122,8 @@ def plot_score_hist(scores:dict, labels):
 def plot_masked_examples(det:CMG, images:CaptionedImages, n:int=8):
     "Test images and the same images as the RID masks them (Algorithm 2)."
     import matplotlib.pyplot as plt
-    from cmg_nb.rid import rid_select
-    from cmg_nb.masking import mask_images
     x = as_image_tensor(images.subset(np.arange(min(n, len(images)))), det.config.image_size)
-    xm = mask_images(x, rid_select(det.rid_, x, det.config), det.config)
+    xm = det._masked(x) if hasattr(det, "_masked") else det._mask(x)     # the detector's own Algorithm 2 masking
     fig, axs = plt.subplots(2, len(x), figsize=(1.5 * len(x), 3.3), squeeze=False)
     for j in range(len(x)):
         axs[0][j].imshow(x[j].permute(1, 2, 0).numpy()); axs[1][j].imshow(xm[j].permute(1, 2, 0).numpy())
@@ -139,13 +150,28 @@ def plot_tsne(feats:dict, groups, seed:int=0, max_points:int=600):
 
 # %% ../nbs/11_evaluation.ipynb #605533e8
 DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3, lam=10.0, n_regions=9)
+CPU_DEMO_METHODS = ("pretrained-knn", "pretrained-maha", "ssd-frozen", "ssd+cmer-frozen", "ssd+cmle-frozen", "cmg-frozen")
+GPU_DEMO_METHODS = ("ssd", "ssd+cmer", "ssd+cmle", "cmg")
+
+def default_demo_methods()->tuple:
+    "The demo's methods: the frozen-feature family and the caption-free baselines on a CPU; the paper's from-scratch four on a GPU."
+    import torch
+    return GPU_DEMO_METHODS if torch.cuda.is_available() else CPU_DEMO_METHODS
+
+def _comparison(res:dict)->tuple|None:
+    "(CMG's name, the name it is compared with) in the demo: cmg-frozen vs the stronger caption-free baseline, or cmg vs ssd."
+    free = [m for m in ("pretrained-knn", "pretrained-maha") if m in res]
+    if "cmg-frozen" in res and free: return "cmg-frozen", max(free, key=lambda m: res[m]["auroc_mean"])
+    if "cmg" in res and "ssd" in res: return "cmg", "ssd"
+    return None
 
 def demo(out:str|Path="cmg-demo", # report folder
-         n_images:int=1600, seeds=(0, 1, 2), methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"),
+         n_images:int=1600, seeds=(0, 1, 2), methods=None, # None = `default_demo_methods()`
          normal_groups=("circle", "square", "triangle", "diamond"), progress:bool=True, **config_kw)->dict:
     "The main job: train and compare the methods on the embedded scenes and write a report folder."
     import matplotlib; matplotlib.use("Agg")
     t0 = time.time()
+    methods = tuple(methods or default_demo_methods())
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     cfg = CMGConfig(**{**DEMO_CONFIG, **config_kw}).validate()
     data = make_scenes(n_images, size=64, seed=1234)
@@ -158,11 +184,11 @@ def demo(out:str|Path="cmg-demo", # report folder
     _savefig(plot_roc(scores, split.test_labels), out / "roc.png")
     _savefig(plot_score_hist(scores, split.test_labels), out / "score_hist.png")
     figs = ["roc.png", "score_hist.png"]
-    cm = next((m for m in ("cmg", "ssd+cmer") if m in methods), None)
+    cm = next((m for m in ("cmg-frozen", "ssd+cmer-frozen", "cmg", "ssd+cmer") if m in methods), None)
     if cm:
         _savefig(plot_masked_examples(models[(cm, s0)], split.test.subset(np.random.default_rng(0).permutation(len(split.test))[:8])), out / "rid_masked_examples.png")
         figs.append("rid_masked_examples.png")
-    tm = [m for m in ("ssd", "cmg") if m in methods]
+    tm = [m for m in (("pretrained-knn", "cmg-frozen") if "cmg-frozen" in methods else ("ssd", "cmg")) if m in methods]
     if tm:
         _savefig(plot_tsne({m: models[(m, s0)].features(split.test) for m in tm}, split.test.groups), out / "tsne.png")
         figs.append("tsne.png")
@@ -170,33 +196,38 @@ def demo(out:str|Path="cmg-demo", # report folder
     summary = dict(results=res, seconds=round(time.time() - t0, 1), config=cfg.to_dict(), n_images=n_images,
                    normal_groups=list(normal_groups), split=dict(train=len(split.train), valid=len(split.valid), test=len(split.test),
                    anomalies=int(split.test_labels.sum())), figures=figs)
-    if "ssd" in res and "cmg" in res:
-        d = np.asarray(res["cmg"]["auroc"]) - np.asarray(res["ssd"]["auroc"])
-        paired = summarize_runs(pd.DataFrame(dict(margin=d, seed=res["cmg"]["seeds"])), metrics=("margin",))
-        summary["cmg_minus_ssd"] = dict(auroc_margin=float(d.mean()), per_seed=d.tolist(), paired_ci95=float(paired["margin_ci95"].iloc[0]),
-                                        seed_spread_ssd=float(np.std(res["ssd"]["auroc"], ddof=1)) if len(d) > 1 else float("nan"),
-                                        seed_spread_cmg=float(np.std(res["cmg"]["auroc"], ddof=1)) if len(d) > 1 else float("nan"))
+    pair = _comparison(res)
+    if pair:
+        a, b = pair
+        d = np.asarray(res[a]["auroc"]) - np.asarray(res[b]["auroc"])
+        paired = summarize_runs(pd.DataFrame(dict(margin=d, seed=res[a]["seeds"])), metrics=("margin",))
+        summary["cmg_minus_ssd" if pair == ("cmg", "ssd") else "cmg_frozen_minus_caption_free"] = dict(
+            method=a, baseline=b, auroc_margin=float(d.mean()), per_seed=d.tolist(), paired_ci95=float(paired["margin_ci95"].iloc[0]),
+            seed_spread_ssd=float(np.std(res[b]["auroc"], ddof=1)) if len(d) > 1 else float("nan"),
+            seed_spread_cmg=float(np.std(res[a]["auroc"], ddof=1)) if len(d) > 1 else float("nan"))
     _write_report(out, table, summary)
     print("\n" + table)
-    if "cmg_minus_ssd" in summary: print("\n" + _margin_line(summary["cmg_minus_ssd"]))
+    for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free"):
+        if k in summary: print("\n" + _margin_line(summary[k]))
     print(f"report: {out/'report.html'}, {out/'results.json'}\ndone in {summary['seconds']:.0f}s")
     return summary
 
 def _margin_line(c:dict)->str:
     "CMG's AUROC lead over SSD, per seed, with its paired 95% t-interval and each method's seed-to-seed std."
-    return (f"CMG - SSD AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}, "
-            f"paired 95% CI ±{100*c['paired_ci95']:.1f}); seed-to-seed std: SSD {100*c['seed_spread_ssd']:.1f}, CMG {100*c['seed_spread_cmg']:.1f}")
+    a, b = c.get("method", "cmg"), c.get("baseline", "ssd")
+    return (f"{a} - {b} AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}, "
+            f"paired 95% CI ±{100*c['paired_ci95']:.1f}); seed-to-seed std: {b} {100*c['seed_spread_ssd']:.1f}, {a} {100*c['seed_spread_cmg']:.1f}")
 
 def _write_report(out:Path, table:str, summary:dict):
     tmp = out / "results.json.tmp"; tmp.write_text(json.dumps(summary["results"], indent=2)); os.replace(tmp, out / "results.json")
     imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in summary["figures"])
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>cmg demo</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%}} pre{{background:#f4f4f4;padding:1em}}</style></head>
-<body><h1>cmg demo: CMG vs its ablations on procedural scenes</h1>
+<body><h1>cmg demo: CMG, its ablations and the baselines on procedural scenes</h1>
 <p>Normal groups: {html.escape(', '.join(summary['normal_groups']))}; train {summary['split']['train']}, validation {summary['split']['valid']},
 test {summary['split']['test']} ({summary['split']['anomalies']} anomalies). Model selection and thresholds use normal validation data only.
 Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
-{f"<p>{html.escape(_margin_line(summary['cmg_minus_ssd']))}</p>" if "cmg_minus_ssd" in summary else ""}
+{"".join(f"<p>{html.escape(_margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
 {imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
     tmp = out / "report.html.tmp"; tmp.write_text(page); os.replace(tmp, out / "report.html")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_experiments.ipynb #7d8d1b7a
 from __future__ import annotations
-import json, time, warnings
+import os, json, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from .core import CMGConfig, METHODS
 from .data import (UCM_CLASSES, WIKI_CLASSES, CaptionedImages, OneClassSplit, one_class_split, class_coco_groups,
                          load_ucm_captions, load_wikipedia, load_class_coco)
+from .openclipart import load_openclipart
 from .scoring import MahalanobisScorer
 from .ssd import extract_features
 from .pipeline import CMG, as_image_tensor, _atomic_write_text
@@ -21,7 +22,8 @@ from .baselines import CMDA
 from .evaluation import run_methods, results_json
 
 # %% auto #0
-__all__ = ['UCM_NORMAL', 'WIKI_NORMAL', 'PRESETS', 'LABEL_MARK', 'preset_groups', 'preset_split', 'experiment_results',
+__all__ = ['UCM_NORMAL', 'WIKI_NORMAL', 'PRESETS', 'OPENCLIPART_TASKS', 'OPENCLIPART_DEV_TASKS', 'OPENCLIPART_CAPS', 'LABEL_MARK',
+           'preset_groups', 'preset_split', 'once_per_file', 'task_split', 'benchmark_lines', 'experiment_results',
            'results_frame', 'format_results', 'run_experiment', 'EpochAUROC', 'auroc_per_epoch', 'selection_gap',
            'plot_auroc_per_epoch']
 
@@ -61,7 +63,7 @@ def preset_groups(data:CaptionedImages, # the loaded data set
         rest = [g for g in counts.index if g not in normal][:p["n_anomaly_groups"]]
         return list(normal), rest
     normal = list(p["normal"] if normal is None else normal)
-    bad = [g for g in normal if g not in p["classes"]]
+    bad = [g for g in normal if g not in (p["classes"] or avail)]
     if bad: raise ValueError(f"unknown normal group(s) for preset {preset!r}: {', '.join(map(repr, bad))}; the classes are: {', '.join(p['classes'])}")
     missing = [g for g in normal if g not in avail]
     if missing: raise ValueError(f"normal group(s) {', '.join(map(repr, missing))} have no items in this data; present: {', '.join(avail)}")
@@ -84,6 +86,70 @@ def preset_split(data_dir:str|Path|None, # the data set's folder, in the preset'
     if not anomalous: raise ValueError(f"preset {preset!r}: no anomalous group left in this data (groups: {', '.join(data.group_names)})")
     return one_class_split(data, normal, anomaly_groups=anomalous, test_frac=test_frac, val_frac=val_frac,
                            max_anomalies=max_anomalies, seed=seed)
+
+# %% ../nbs/14_experiments.ipynb #0cdcf023
+OPENCLIPART_TASKS = {   # fixed before any result was seen; anomalies: every other category
+    "living": ["animals", "food", "plants", "people"],
+    "objects": ["transportation", "tools", "office", "buildings", "electronics"],
+    "computer": ["computer"],
+}
+OPENCLIPART_DEV_TASKS = {   # where the frozen family's design was chosen (20_frozen); never part of the benchmark's tables
+    "dev-recreation": ["recreation", "education", "science"],
+    "dev-signs": ["signs_and_symbols"],
+}
+OPENCLIPART_CAPS = dict(max_normal=1200, max_anomalies=1000)
+
+PRESETS["openclipart"] = dict(format="openclipart", loader=load_openclipart, normal=OPENCLIPART_TASKS["living"], classes=None,
+                              tasks=OPENCLIPART_TASKS, note="Open Clip Art: 3 tasks of normal categories, every other category anomalous")
+
+def once_per_file(data:CaptionedImages, # items whose images are file paths (others are returned as they are)
+                  normal:list, # the normal groups
+                 )->CaptionedImages:
+    "Each image file (or the file a symlink points to) once: as normal if it is filed under a normal group, else once as an anomaly."
+    if isinstance(data.images, np.ndarray): return data
+    isn = np.isin(data.groups, normal)
+    real = np.array([os.path.realpath(p) for p in data.images], dtype=object)
+    once = np.zeros(len(data), bool)
+    n_idx = np.flatnonzero(isn); once[n_idx[np.unique(real[n_idx], return_index=True)[1]]] = True
+    a_idx = np.flatnonzero(~isn & ~np.isin(real, real[n_idx])); once[a_idx[np.unique(real[a_idx], return_index=True)[1]]] = True
+    return data.subset(np.flatnonzero(once))
+
+def task_split(data:CaptionedImages, # the loaded Open Clip Art (or any data with these groups)
+               task:str="living", # a key of `OPENCLIPART_TASKS` (or of `OPENCLIPART_DEV_TASKS`)
+               seed:int=0, # seed of the normal sample and of the split
+               max_normal:int|None=OPENCLIPART_CAPS["max_normal"], # normal images kept (a random sample) before splitting
+               max_anomalies:int|None=OPENCLIPART_CAPS["max_anomalies"], # anomalies in the test set (a random sample)
+              )->OneClassSplit:
+    "The one-class split of one Open Clip Art task: its categories normal, every other category anomalous, each file once, capped."
+    tasks = {**OPENCLIPART_TASKS, **OPENCLIPART_DEV_TASKS}
+    if task not in tasks: raise ValueError(f"unknown task {task!r}; choose from {', '.join(tasks)}")
+    normal = tasks[task]
+    missing = [g for g in normal if g not in data.group_names]
+    if missing: raise ValueError(f"task {task!r}: categories {', '.join(missing)} have no images in this data")
+    isn = np.isin(data.groups, normal)
+    data = once_per_file(data, normal); isn = np.isin(data.groups, normal)
+    keep = np.flatnonzero(isn)
+    if max_normal is not None and len(keep) > max_normal: keep = np.sort(np.random.default_rng(seed).choice(keep, max_normal, replace=False))
+    data = data.subset(np.sort(np.r_[keep, np.flatnonzero(~isn)]))
+    return one_class_split(data, normal, max_anomalies=max_anomalies, seed=seed)
+
+# %% ../nbs/14_experiments.ipynb #ef6cecbc
+def benchmark_lines(res:dict, # `nbs/results/openclipart.json` (written by `bench/openclipart.py`)
+                   )->str:
+    "The benchmark as text: per method AUROC/AUPR mean ± 95% interval over tasks, both scorers, per task; then the targets."
+    tasks = list(res["tasks"])
+    out = [f"Open Clip Art, {len(tasks)} tasks ({', '.join(tasks)}) x seeds {res['seeds']}: AUROC/AUPR % mean ± 95% interval over tasks; "
+           f"AUPR chance level {100 * res['chance_aupr']:.1f}",
+           f"{'method':16s} {'AUROC':>12s} {'AUPR':>12s} {'kNN':>6s} {'Eq.14':>6s}  per task (AUROC)"]
+    f = lambda v: "  n/a" if v is None or not np.isfinite(v) else f"{100 * v:4.1f}"
+    for m, d in res["methods"].items():
+        out.append(f"{m:16s} {100 * d['auroc_mean']:5.1f} ± {f(d['auroc_ci95_tasks'])} {100 * d['aupr_mean']:5.1f} ± {f(d['aupr_ci95_tasks'])} "
+                   f"{f(d.get('auroc_knn_mean')):>6s} {f(d.get('auroc_maha_mean')):>6s}  " + ", ".join(f"{t} {100 * v:.1f}" for t, v in d["per_task_auroc"].items()))
+    for k, t in res["targets"].items():
+        what = {"vs_best_caption_free": f"cmg-frozen - {t.get('baseline')}", "vs_scratch_ssd": "cmg-frozen - ssd (from scratch)"}.get(k, k)
+        ci = f", paired 95% interval ±{100 * t['paired_ci95']:.1f} over {t['n_pairs']} task-seed pairs" if "paired_ci95" in t else ""
+        out.append(f"target {what}: {100 * t['margin']:+.1f} points (target +{100 * t['target']:.0f}{ci}): {'met' if t['met'] else 'MISSED'}")
+    return "\n".join(out)
 
 # %% ../nbs/14_experiments.ipynb #95b49723
 LABEL_MARK = "†"

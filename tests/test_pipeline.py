@@ -62,7 +62,7 @@ def test_checkpoint_resume(split, tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def model(folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "m.cmg"
-    r = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, *FLAGS)
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, "--method", "cmg", *FLAGS)
     assert r.returncode == 0, r.stderr
     return out
 
@@ -101,16 +101,16 @@ def test_cli_bad_input(folder, model, tmp_path, case):
 
 def test_cli_demo_writes_report(tmp_path):
     out = tmp_path / "demo"
-    r = cmg("demo", "--out", out, "--n-images", "240", "--seeds", "2", *FLAGS)
+    r = cmg("demo", "--out", out, "--n-images", "240", "--seeds", "2", "--methods", "ssd,ssd+cmer,ssd+cmle,cmg", *FLAGS)
     assert r.returncode == 0, r.stderr
     for f in ("report.html", "results.json", "roc.png", "score_hist.png", "rid_masked_examples.png", "tsne.png"):
         assert (out / f).is_file() and (out / f).stat().st_size > 200, f
     res = json.loads((out / "results.json").read_text())
     assert list(res) == ["ssd", "ssd+cmer", "ssd+cmle", "cmg"] and all(r["seeds"] == [0, 1] for r in res.values())
-    assert "CMG - SSD AUROC" in r.stdout and "done in" in r.stdout
+    assert "cmg - ssd AUROC" in r.stdout and "done in" in r.stdout
     d = 100 * np.subtract(res["cmg"]["auroc"], res["ssd"]["auroc"])          # the margin line, recomputed with scipy
     half = scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    m = re.search(r"CMG - SSD AUROC: ([+-][\d.]+) points .*paired 95% CI ±([\d.]+)\)", r.stdout)
+    m = re.search(r"cmg - ssd AUROC: ([+-][\d.]+) points .*paired 95% CI ±([\d.]+)\)", r.stdout)
     assert m and abs(float(m[1]) - d.mean()) < 0.051 and abs(float(m[2]) - half) < 0.051, (r.stdout[-400:], d, half)
     assert "paired 95% CI" in (out / "report.html").read_text()
     assert not list(out.glob("*.tmp*"))

@@ -27,6 +27,23 @@ ensure_chromium() {
   fi
 }
 
+# Debian's Open Clip Art (cmg_nb.openclipart: real clip art with its artists' text; its tests on the installed
+# files), installed once when missing (as root). Without it those tests are skipped; the rest needs nothing.
+ensure_openclipart() {
+  [ -d /usr/share/openclipart/png ] && [ -d /usr/share/openclipart/svg ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "cmg_nb: installing openclipart-png + openclipart-svg (Debian packages, for the Open Clip Art data)..."
+    local log; log=$(mktemp)
+    if { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openclipart-png openclipart-svg; } >"$log" 2>&1; then
+      rm -f "$log"
+    else
+      echo "cmg_nb: could not install openclipart-png/openclipart-svg (log: $log); the Open Clip Art tests will be skipped" >&2
+    fi
+  else
+    echo "cmg_nb: no Open Clip Art in /usr/share/openclipart; to use it: apt-get install openclipart-png openclipart-svg" >&2
+  fi
+}
+
 setup() {
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   local stamp="$VENV/.cmg-setup" want
@@ -88,7 +105,7 @@ cmd=${1:-test}; shift || true
 setup
 case "$cmd" in
   setup) echo "cmg_nb: ready ($VENV)";;
-  demo)  cmg demo "$@";;
-  test)  ensure_chromium; run_tests "$@";;
+  demo)  ensure_openclipart; cmg demo "$@";;
+  test)  ensure_chromium; ensure_openclipart; run_tests "$@";;
   *)     echo "usage: bash tools/dev.sh {demo|test|setup} [ARGS]" >&2; exit 2;;
 esac

@@ -1,0 +1,115 @@
+"""Open Clip Art benchmark: the frozen-feature family against the caption-free detectors, 3 tasks x 3 seeds.
+
+Prints every ablation with both scorers, the targets of issue 13 and whether each is met, and writes
+nbs/results/openclipart.json (the results page and the README read their numbers from it).
+
+    python bench/openclipart.py                 # the benchmark (about 15 minutes on 2 cores)
+    python bench/openclipart.py --quick         # 1 task, 1 seed: a smoke run
+
+Rules fixed before any result was seen: the tasks and caps (`OPENCLIPART_TASKS`, `OPENCLIPART_CAPS`), the split
+seed 0, seeds 0-2, every setting of the family (`FrozenConfig` defaults), and the from-scratch SSD at the demo's
+settings (`DEMO_CONFIG`). Nothing is chosen on the test sets.
+"""
+import argparse, json, os, sys, time, platform
+from pathlib import Path
+import numpy as np
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+FAMILY = ["ssd-frozen", "ssd+cmer-frozen", "ssd+cmle-frozen", "cmg-frozen"]
+BASELINES = ["pretrained-knn", "pretrained-maha"]
+
+def ci95(v):
+    "Half-width of the 95% t-interval of the mean of `v` (nan for one value)."
+    v = np.asarray(v, float)
+    return float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+def run(tasks, seeds, scratch=True, progress=False):
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.openclipart import load_openclipart
+    from cmg_nb.experiments import task_split
+    from cmg_nb.evaluation import make_detector, DEMO_CONFIG
+    from cmg_nb.scoring import evaluate
+    t0 = time.time()
+    data = load_openclipart(cache_size=96)
+    print(f"data: {data!r} (loaded in {time.time() - t0:.0f}s)", flush=True)
+    rows = []
+    for task in tasks:
+        split = task_split(data, task, seed=0)
+        chance = float(split.test_labels.mean())
+        print(f"\n== task {task}: {split!r}; AUPR chance level {100 * chance:.1f}", flush=True)
+        cache = {}
+        for seed in seeds:
+            for m in BASELINES + FAMILY + (["ssd"] if scratch else []):
+                if m in BASELINES and seed != seeds[0]: continue           # deterministic: one fit
+                cfg = CMGConfig(**DEMO_CONFIG) if m == "ssd" else CMGConfig()
+                t = time.time()
+                det = make_detector(m, cfg, seed=seed).fit(split.train, split.valid, stage_cache=cache, progress=progress)
+                fit_s = time.time() - t
+                if hasattr(det, "scorers_"):
+                    G = det.features(split.test)
+                    sc = {k: evaluate(s.score(G), split.test_labels) for k, s in det.scorers_.items()}
+                else: sc = {"maha": evaluate(det.anomaly_score(split.test), split.test_labels)}
+                main = getattr(getattr(det, "config", None), "scorer", "maha")
+                r = dict(task=task, seed=int(seed), method=m, auroc=float(sc[main]["auroc"]), aupr=float(sc[main]["aupr"]), chance=chance,
+                         scorer=main, fit_seconds=round(fit_s, 1), **{f"auroc_{k}": float(v["auroc"]) for k, v in sc.items()},
+                         **{f"aupr_{k}": float(v["aupr"]) for k, v in sc.items()}, rid_valid_accuracy=getattr(det, "info_", {}).get("rid_valid_accuracy"))
+                rows.append(r)
+                print(f"  {m:16s} seed {seed}: AUROC {100 * r['auroc']:.1f} (knn {100 * r.get('auroc_knn', np.nan):.1f}, "
+                      f"maha {100 * r['auroc_maha']:.1f})  AUPR {100 * r['aupr']:.1f}  fit {fit_s:.0f}s", flush=True)
+    return rows
+
+def summarize(rows, tasks, seeds):
+    "Per method: mean over tasks (each task's mean over seeds) with the 95% interval over tasks; and the targets."
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    def per_task(m, key):
+        return [np.mean([r[key] for r in rows if r["method"] == m and r["task"] == t]) for t in tasks]
+    out = {}
+    for m in methods:
+        d = dict(auroc_mean=float(np.mean(per_task(m, "auroc"))), auroc_ci95_tasks=ci95(per_task(m, "auroc")),
+                 aupr_mean=float(np.mean(per_task(m, "aupr"))), aupr_ci95_tasks=ci95(per_task(m, "aupr")),
+                 per_task_auroc={t: float(v) for t, v in zip(tasks, per_task(m, "auroc"))},
+                 seed_std_auroc=float(np.mean([np.std([r["auroc"] for r in rows if r["method"] == m and r["task"] == t], ddof=1)
+                                               if len(seeds) > 1 and m not in BASELINES else 0. for t in tasks])),
+                 fit_seconds=float(np.mean([r["fit_seconds"] for r in rows if r["method"] == m])))
+        for k in ("knn", "maha"):
+            if all(f"auroc_{k}" in r for r in rows if r["method"] == m): d[f"auroc_{k}_mean"] = float(np.mean(per_task(m, f"auroc_{k}")))
+        out[m] = d
+    chance = float(np.mean([np.mean([r["chance"] for r in rows if r["task"] == t]) for t in tasks]))
+    best = max(BASELINES, key=lambda b: out[b]["auroc_mean"]) if all(b in out for b in BASELINES) else None
+    targets = {}
+    if best and "cmg-frozen" in out:
+        base = {t: np.mean([r["auroc"] for r in rows if r["method"] == best and r["task"] == t]) for t in tasks}
+        pairs = [r["auroc"] - base[r["task"]] for r in rows if r["method"] == "cmg-frozen"]
+        task_d = [out["cmg-frozen"]["per_task_auroc"][t] - base[t] for t in tasks]
+        targets["vs_best_caption_free"] = dict(baseline=best, margin=float(np.mean(task_d)), paired_ci95=ci95(pairs), n_pairs=len(pairs),
+                                               ci95_tasks=ci95(task_d), target=0.03,
+                                               met=bool(np.mean(task_d) >= 0.03 and np.mean(pairs) - ci95(pairs) > 0))
+    if "ssd" in out and "cmg-frozen" in out:
+        m = out["cmg-frozen"]["auroc_mean"] - out["ssd"]["auroc_mean"]
+        targets["vs_scratch_ssd"] = dict(margin=float(m), target=0.10, met=bool(m >= 0.10))
+    return dict(methods=out, chance_aupr=chance, targets=targets)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="one task, one seed, no from-scratch SSD (a smoke run)")
+    p.add_argument("--dev", action="store_true", help="the development tasks where the design was chosen (nbs/results/openclipart_dev.json)")
+    p.add_argument("--out", default=str(ROOT / "nbs/results/openclipart.json"))
+    a = p.parse_args()
+    from cmg_nb.experiments import OPENCLIPART_TASKS, OPENCLIPART_DEV_TASKS, OPENCLIPART_CAPS
+    tasks, seeds = (["living"], [0]) if a.quick else (list(OPENCLIPART_DEV_TASKS), [0, 1, 2]) if a.dev else (list(OPENCLIPART_TASKS), [0, 1, 2])
+    if a.dev and a.out == p.get_default("out"): a.out = str(ROOT / "nbs/results/openclipart_dev.json")
+    t0 = time.time()
+    rows = run(tasks, seeds, scratch=not (a.quick or a.dev))
+    res = dict(summarize(rows, tasks, seeds), runs=rows, tasks={t: {**OPENCLIPART_TASKS, **OPENCLIPART_DEV_TASKS}[t] for t in tasks}, caps=OPENCLIPART_CAPS,
+               seeds=seeds, split_seed=0, seconds=round(time.time() - t0), machine=dict(cpus=os.cpu_count(), python=platform.python_version(),
+               load_average=os.getloadavg()[0]))
+    from cmg_nb.experiments import benchmark_lines
+    print("\n" + benchmark_lines(res))
+    if not a.quick:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(a.out).with_suffix(".tmp"); tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, a.out)
+        print(f"wrote {a.out} ({res['seconds']} s)")
+
+if __name__ == "__main__":
+    sys.exit(main())

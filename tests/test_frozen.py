@@ -1,0 +1,93 @@
+"The frozen-feature family end to end: the feature cache, save -> load, the contract, and `cmg fit/score/evaluate` on a tiny folder."
+import json, shutil, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from cmg_nb.core import CMGConfig
+from cmg_nb.data import load_folder, one_class_split
+from cmg_nb.detector import Detector, NotFittedError
+from cmg_nb.evaluation import load_detector, make_detector
+from cmg_nb.frozen import FROZEN_METHODS, FrozenCMG, encode, frozen_backbone, frozen_method
+
+FAST = dict(epochs=3, match_epochs=2, rid_epochs=1)
+SMALL = CMGConfig(text_encoder="tfidf")
+
+def cmg(*args):
+    exe = shutil.which("cmg") or str(Path(sys.executable).parent / "cmg")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=900)
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 120)
+
+@pytest.fixture(scope="module")
+def split(folder): return one_class_split(load_folder(folder), ["circle", "square"], seed=0)
+
+def test_cache_holds_fresh_features(split):
+    cache = {}
+    det = frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, stage_cache=cache, progress=False)
+    net, _ = frozen_backbone()
+    feats = {k: v for k, v in cache.items() if k[0] == "frozen-features"}
+    assert {k[2] for k in feats} >= {"plain", "masked4-hard-0.1"}
+    x = split.train.to_array(96)
+    key = next(k for k in feats if k[2] == "plain" and feats[k].shape[0] == len(x))
+    np.testing.assert_allclose(feats[key], encode(net, x), rtol=1e-5, atol=1e-5)
+    n0 = det.info_["encoded"]
+    again = frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, stage_cache=cache, progress=False)
+    assert n0 > 0 and again.info_["encoded"] == 0                      # the second fit encodes nothing
+    np.testing.assert_array_equal(again.anomaly_score(split.test), det.anomaly_score(split.test))
+
+@pytest.mark.parametrize("name", list(FROZEN_METHODS))
+def test_contract(split, tmp_path, name):
+    det = make_detector(name, SMALL, seed=1)
+    assert isinstance(det, Detector) and det.method == name
+    with pytest.raises(NotFittedError, match="not fitted yet"): det.anomaly_score(split.test)
+    det = frozen_method(name, SMALL, seed=1, **FAST)
+    det.fit(split.train, split.valid, progress=False)
+    a = det.anomaly_score(split.test)
+    assert a.shape == (len(split.test),) and np.isfinite(a).all()
+    np.testing.assert_array_equal(det.predict(split.test), np.where(a > -det.offset_, -1, 1))
+    np.testing.assert_allclose(det.decision_function(split.test), -a - det.offset_)
+    back = load_detector(det.save(tmp_path / "m.cmg"))
+    assert type(back) is FrozenCMG and back.method == name
+    np.testing.assert_array_equal(back.anomaly_score(split.test), a)
+    np.testing.assert_array_equal(back.predict(split.test), det.predict(split.test))
+    assert torch.load(tmp_path / "m.cmg", weights_only=True)["format"] == "cmg_nb/detector/1"
+
+def test_seeds_reproduce(split):
+    fit = lambda s: frozen_method("ssd+cmle-frozen", SMALL, seed=s, **FAST).fit(split.train, split.valid, progress=False).anomaly_score(split.test)
+    a, b, c = fit(0), fit(0), fit(1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+def test_scorers_and_switch(split):
+    det = frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False)
+    G = det.features(split.test)
+    np.testing.assert_allclose(det.anomaly_score(split.test, scorer="maha"), det.scorers_["maha"].score(G))
+    u = G / np.linalg.norm(G, axis=1, keepdims=True)
+    T = det.scorers_["knn"].nn_._fit_X; T = T / np.linalg.norm(T, axis=1, keepdims=True)
+    ref = np.sort(1 - u @ T.T, 1)[:, :det.config.k].mean(1)                # kNN by hand
+    np.testing.assert_allclose(det.anomaly_score(split.test), ref, atol=1e-5)
+    det.set_scorer("maha")
+    assert det.offset_ == det.offsets_["maha"]
+    with pytest.raises(ValueError, match="scorer must be"): det.anomaly_score(split.test, scorer="cos")
+
+def test_cli_fit_score_evaluate_frozen(folder, tmp_path):
+    out = tmp_path / "m.cmg"
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, "--text-encoder", "tfidf", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "saved cmg-frozen detector" in r.stdout                     # the CPU default
+    ims = sorted((folder / "img").glob("*.png"))[:4]
+    js = json.loads(cmg("score", "--model", out, "--json", *ims).stdout)
+    det = load_detector(out)
+    np.testing.assert_allclose([x["anomaly_score"] for x in js["results"]], det.anomaly_score(ims), rtol=1e-6)
+    assert [x["verdict"] for x in js["results"]] == ["anomaly" if p == -1 else "normal" for p in det.predict(ims)]
+    r = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "cmg-frozen,pretrained-knn",
+            "--seeds", "1", "--text-encoder", "tfidf", "--json", tmp_path / "res.json", "-q")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert list(res) == ["cmg-frozen", "pretrained-knn"] and res["cmg-frozen"]["seeds"] == [0]
+
+def test_cli_fit_refuses_checkpoint_for_frozen(folder, tmp_path):
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--checkpoint", tmp_path / "ck")
+    assert r.returncode == 2 and "--checkpoint is for the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
