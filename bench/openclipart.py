@@ -49,7 +49,12 @@ def run(tasks, seeds, scratch=True, progress=False):
                 if hasattr(det, "scorers_"):
                     G = det.features(split.test)
                     sc = {k: evaluate(s.score(G), split.test_labels) for k, s in det.scorers_.items()}
-                else: sc = {"maha": evaluate(det.anomaly_score(split.test), split.test_labels)}
+                else:
+                    sc = {"maha": evaluate(det.anomaly_score(split.test), split.test_labels)}
+                    if m == "ssd":                                   # the other scorer on the same features (SSD scores unmasked images)
+                        from cmg_nb.detector import KNNScorer
+                        knn = KNNScorer(5).fit(det.features(split.train)).score(det.features(split.test))
+                        sc["knn"] = evaluate(knn, split.test_labels)
                 main = getattr(getattr(det, "config", None), "scorer", "maha")
                 r = dict(task=task, seed=int(seed), method=m, auroc=float(sc[main]["auroc"]), aupr=float(sc[main]["aupr"]), chance=chance,
                          scorer=main, fit_seconds=round(fit_s, 1), **{f"auroc_{k}": float(v["auroc"]) for k, v in sc.items()},

@@ -20,6 +20,7 @@ from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
 from .training import fit_learner
 from .scoring import MahalanobisScorer
+from .detector import make_scorer
 from .pipeline import as_image_tensor, _Stages, _data_key, _normal_valid, _caption_embeddings
 
 # %% auto #0
@@ -123,7 +124,7 @@ class CMDA:
         best = KeepBest()
         fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best] + list(extra_cbs or []), progress=progress)
         self.encoder_ = learn.model.encoder.eval()
-        self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(extract_features(self.encoder_, x))
+        self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(extract_features(self.encoder_, x))
         self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), loss_terms=cmda.history,
                           fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
         return self

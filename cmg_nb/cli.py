@@ -60,7 +60,7 @@ def _atomic_savefig(fig, path:Path):
 
 # %% ../nbs/12_cli.ipynb #442c905e
 _FLAGS = dict(image_size=int, backbone=str, epochs=int, match_epochs=int, rid_epochs=int, n_regions=int, mask_mode=str,
-              lam=float, n_text_clusters=int, text_encoder=str, batch_size=int, lr=float, device=str, seed=int)
+              lam=float, n_text_clusters=int, text_encoder=str, batch_size=int, lr=float, device=str, seed=int, scorer=str)
 
 def _add_config_flags(p):
     g = p.add_argument_group("settings (see CMGConfig)")
@@ -106,6 +106,10 @@ def cmd_fit(args)->int:
     train = _normal_items(data, _groups(args.normal_groups))
     if args.method in METHODS: det = CMG(config_from_args(args, METHODS[args.method])).fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
     else:
+        shared = ("text_encoder", "n_text_clusters", "device", "seed", "scorer")   # what a registered detector may read from CMGConfig
+        unused = [k for k in _FLAGS if getattr(args, k, None) is not None and k not in shared]
+        if unused and args.method.endswith("-frozen") or unused and args.method.startswith("pretrained-"):
+            raise CMGError(f"--{unused[0].replace('_', '-')} is a setting of the from-scratch methods; {args.method} does not use it (see FrozenConfig)")
         cfg = config_from_args(args)
         det = make_detector(args.method, cfg, seed=cfg.seed)
         if not hasattr(det, "save"): raise CMGError(f"method {args.method} cannot be saved to a file yet; use `cmg evaluate --methods {args.method}`")

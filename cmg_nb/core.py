@@ -73,6 +73,8 @@ class CMGConfig:
     lr:float = 1e-3
     simclr_tau:float = 0.5       # NT-Xent temperature
     n_score_clusters:int = 1     # clusters of normal features in the Mahalanobis scorer (SSD uses k-means)
+    scorer:str|None = None       # "maha": Eq. 14; "knn": mean cosine distance to the `knn_k` nearest normal features; None: the method's own (Eq. 14; kNN for the frozen family)
+    knn_k:int = 5                # neighbours of the kNN scorer
     val_frac:float = 0.1         # normal training data held out for early stopping and thresholds
     target_fpr:float = 0.05      # threshold of `predict`: this false-positive rate on normal validation data
     # run
@@ -86,6 +88,8 @@ class CMGConfig:
             raise ValueError(f"n_regions must be a square number >= 4 (4 = 2x2, 9 = 3x3), got {self.n_regions}")
         if self.mask_mode not in ("hard", "soft"):
             raise ValueError(f"mask_mode must be 'hard' or 'soft', got {self.mask_mode!r}")
+        if self.scorer not in (None, "maha", "knn"): raise ValueError(f"scorer must be 'maha' or 'knn', got {self.scorer!r}")
+        if self.knn_k < 1: raise ValueError(f"knn_k must be >= 1, got {self.knn_k}")
         if self.rid_input not in ("pixels", "matching"):
             raise ValueError(f"rid_input must be 'pixels' or 'matching', got {self.rid_input!r}")
         if not 0 <= self.soft_scale < 1: raise ValueError(f"soft_scale must be in [0, 1), got {self.soft_scale}")

@@ -17,7 +17,7 @@ from .detector import REGISTRY, registered, Detector, read_model_file, DETECTOR_
 # %% auto #0
 __all__ = ['DETECTORS', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'available_methods', 'make_detector',
            'load_detector', 'run_methods', 'results_json', 'results_table', 'plot_roc', 'plot_score_hist',
-           'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo']
+           'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo', 'margin_line']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
 DETECTORS = {  # name -> "module:callable"; built as callable(config, seed=seed)
@@ -208,11 +208,11 @@ def demo(out:str|Path="cmg-demo", # report folder
     _write_report(out, table, summary)
     print("\n" + table)
     for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free"):
-        if k in summary: print("\n" + _margin_line(summary[k]))
+        if k in summary: print("\n" + margin_line(summary[k]))
     print(f"report: {out/'report.html'}, {out/'results.json'}\ndone in {summary['seconds']:.0f}s")
     return summary
 
-def _margin_line(c:dict)->str:
+def margin_line(c:dict)->str:
     "CMG's AUROC lead over SSD, per seed, with its paired 95% t-interval and each method's seed-to-seed std."
     a, b = c.get("method", "cmg"), c.get("baseline", "ssd")
     return (f"{a} - {b} AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}, "
@@ -220,6 +220,7 @@ def _margin_line(c:dict)->str:
 
 def _write_report(out:Path, table:str, summary:dict):
     tmp = out / "results.json.tmp"; tmp.write_text(json.dumps(summary["results"], indent=2)); os.replace(tmp, out / "results.json")
+    tmp = out / "summary.json.tmp"; tmp.write_text(json.dumps(summary, indent=1)); os.replace(tmp, out / "summary.json")   # settings, split, time, margins
     imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in summary["figures"])
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>cmg demo</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%}} pre{{background:#f4f4f4;padding:1em}}</style></head>
@@ -228,6 +229,6 @@ def _write_report(out:Path, table:str, summary:dict):
 test {summary['split']['test']} ({summary['split']['anomalies']} anomalies). Model selection and thresholds use normal validation data only.
 Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
-{"".join(f"<p>{html.escape(_margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
+{"".join(f"<p>{html.escape(margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
 {imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
     tmp = out / "report.html.tmp"; tmp.write_text(page); os.replace(tmp, out / "report.html")

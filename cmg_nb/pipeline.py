@@ -21,6 +21,7 @@ from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_feature
 from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
+from .detector import make_scorer, scorer_from_state
 
 # %% auto #0
 __all__ = ['as_image_tensor', 'ImageChunks', 'CMG']
@@ -218,7 +219,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
     self.info_["encoder_history"] = e["history"].numpy()
     def _score():
         F = extract_features(self.encoder_, self._mask(x) if cfg.cmer else x)
-        s = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(F)
+        s = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(F)
         return s
     self.scorer_ = timed("Mahalanobis scorer", _score)
     dv = self.scorer_.score(extract_features(self.encoder_, xv_enc))
@@ -323,7 +324,7 @@ def _load(cls, path:str|Path, device=None)->CMG:
     self = cls(CMGConfig.from_dict(cfg))
     if device is not None: self.config = self.config.replace(device=device)
     self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(st["encoder"]); self.encoder_.eval()
-    self.scorer_ = MahalanobisScorer.from_state({**{k: v.numpy() for k, v in st["scorer"].items()}, **json.loads(st["scorer_text"])})
+    self.scorer_ = scorer_from_state(self.config.scorer or "maha", {**{k: v.numpy() for k, v in st["scorer"].items()}, **json.loads(st["scorer_text"])})
     self.offset_ = float(st["offset"]); self.info_ = json.loads(st["info"]); self.versions_ = json.loads(st["versions"])
     if self.config.cmer:
         self.matching_ = self._build_matching(int(st["text_dim"])); self.matching_.load_state_dict(st["matching"])

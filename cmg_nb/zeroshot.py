@@ -14,6 +14,7 @@ from .data import CaptionedImages
 from .text import text_encoder_for, embed_captions
 from .contrastive import train_matching_model, embed_images, embed_texts
 from .scoring import MahalanobisScorer
+from .detector import make_scorer
 from .pipeline import as_image_tensor, _fingerprint, _normal_valid
 
 # %% auto #0
@@ -79,7 +80,7 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     self.prompt_emb_ = embed_texts(self.matching_, embed_captions(texts, enc, cache_dir=False))
     self.prompt_texts_ = texts
     if self.fused:
-        self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(embed_images(self.matching_, x, features=True).double().numpy())
+        self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(embed_images(self.matching_, x, features=True).double().numpy())
     zs, mh = self._parts(xv)
     self.stats_ = dict(zs=(zs.mean(), zs.std() + 1e-12), **({"maha": (mh.mean(), mh.std() + 1e-12)} if mh is not None else {}))
     pred = np.asarray(self.groups_)[(embed_images(self.matching_, xv) @ self.prompt_emb_.T).argmax(1).numpy()]

@@ -91,3 +91,17 @@ def test_cli_fit_score_evaluate_frozen(folder, tmp_path):
 def test_cli_fit_refuses_checkpoint_for_frozen(folder, tmp_path):
     r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--checkpoint", tmp_path / "ck")
     assert r.returncode == 2 and "--checkpoint is for the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
+
+def test_cmg_knn_scorer_save_load(split, tmp_path):
+    from cmg_nb.pipeline import CMG
+    from cmg_nb.detector import KNNScorer
+    tiny = dict(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32)
+    det = CMG(**tiny, cmer=False, scorer="knn", knn_k=3).fit(split.train, split.valid, progress=False)
+    assert isinstance(det.scorer_, KNNScorer) and det.scorer_.k == 3
+    np.testing.assert_allclose(det.anomaly_score(split.test), KNNScorer(3).fit(det.features(split.train)).score(det.features(split.test)), atol=1e-6)
+    np.testing.assert_array_equal(CMG.load(det.save(tmp_path / "k.cmg")).anomaly_score(split.test), det.anomaly_score(split.test))
+    with pytest.raises(ValueError, match="scorer must be"): CMG(scorer="cos")
+
+def test_cli_fit_frozen_refuses_from_scratch_flags(folder, tmp_path):
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--epochs", "3")
+    assert r.returncode == 2 and "--epochs is a setting of the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
