@@ -21,7 +21,7 @@ from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_feature
 from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
-from .detector import make_scorer, scorer_from_state
+from .detector import Detector, NotFittedError, make_scorer, scorer_from_state
 
 # %% auto #0
 __all__ = ['as_image_tensor', 'ImageChunks', 'CMG']
@@ -64,7 +64,7 @@ class ImageChunks:
             else: yield as_image_tensor(self.items[i:j], self.size, self.what)
 
 # %% ../nbs/10_pipeline.ipynb #260b6738
-class CMG:
+class CMG(Detector):
     "Cross-modal Guidance anomaly detector: `fit` on normal image-caption pairs, score images alone."
     def __init__(self, config:CMGConfig|None=None, # all settings (see `CMGConfig`)
                  **kwargs, # settings overriding `config`, e.g. `cmer=False`
@@ -82,7 +82,7 @@ class CMG:
     def __repr__(self): return f"CMG(method={self.config.method!r}, fitted={self.scorer_ is not None})"
 
     def _check_fitted(self):
-        if self.scorer_ is None: raise RuntimeError("this CMG detector is not fitted yet: call fit() or CMG.load()")
+        if self.scorer_ is None: raise NotFittedError("this CMG detector is not fitted yet: call fit() or CMG.load()")
 
 # %% ../nbs/10_pipeline.ipynb #c8670e72
 _STAGE_KEYS = {  # the settings each stage's output depends on
@@ -265,24 +265,6 @@ def anomaly_score(self:CMG, images, chunk:int=256, progress:bool=False)->np.ndar
     "Eq. 14: minimum Mahalanobis distance to the normal feature clusters (higher = more anomalous); streamed `chunk` images at a time."
     s = [self.scorer_.score(f) for f in self._chunk_features(images, chunk, progress)]
     return np.concatenate(s) if s else np.zeros(0)
-
-@patch
-def score_samples(self:CMG, images)->np.ndarray:
-    "scikit-learn convention: higher = more normal (the negative of `anomaly_score`)."
-    return -self.anomaly_score(images)
-
-@patch
-def decision_function(self:CMG, images)->np.ndarray:
-    "`score_samples - offset_`: negative = anomalous at the validation-chosen threshold."
-    return self.score_samples(images) - self.offset_
-
-@patch
-def predict(self:CMG, images, threshold:float|None=None, # an anomaly_score above which an image is an anomaly; None = the fitted one
-           )->np.ndarray:
-    "+1 for normal, -1 for anomaly (scikit-learn's outlier convention)."
-    a = self.anomaly_score(images)
-    thr = -self.offset_ if threshold is None else threshold
-    return np.where(a > thr, -1, 1)
 
 # %% ../nbs/10_pipeline.ipynb #7c0a17d3
 def _versions()->dict:

@@ -33,3 +33,9 @@ def _write_scene_folder(root:Path, n:int, seed:int=5, shapes=("circle", "square"
 def scene_folder():
     "`scene_folder(root, n)` writes a folder data set of `n` procedural scenes into `root`."
     return _write_scene_folder
+
+def run_cmg(*args, timeout=900):
+    "Run the installed `cmg` command; returns the CompletedProcess (stdout, stderr, returncode)."
+    import subprocess, sys
+    exe = shutil.which("cmg") or str(Path(sys.executable).parent / "cmg")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout)

@@ -1,5 +1,5 @@
 "The frozen-feature family end to end: the feature cache, save -> load, the contract, and `cmg fit/score/evaluate` on a tiny folder."
-import json, shutil, subprocess, sys
+import json
 from pathlib import Path
 import numpy as np
 import pytest
@@ -13,9 +13,7 @@ from cmg_nb.frozen import FROZEN_METHODS, FrozenCMG, encode, frozen_backbone, fr
 FAST = dict(epochs=3, match_epochs=2, rid_epochs=1)
 SMALL = CMGConfig(text_encoder="tfidf")
 
-def cmg(*args):
-    exe = shutil.which("cmg") or str(Path(sys.executable).parent / "cmg")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=900)
+from conftest import run_cmg as cmg
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 120)

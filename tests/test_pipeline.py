@@ -13,9 +13,7 @@ TINY = dict(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epo
 FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--match-epochs", "1", "--rid-epochs", "1",
          "--text-encoder", "tfidf", "--batch-size", "32", "-q"]
 
-def cmg(*args):
-    exe = shutil.which("cmg") or str(Path(sys.executable).parent / "cmg")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=900)
+from conftest import run_cmg as cmg
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 160)
