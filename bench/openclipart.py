@@ -55,7 +55,7 @@ def run(tasks, seeds, scratch=True, progress=False):
                         from cmg_nb.detector import KNNScorer
                         knn = KNNScorer(5).fit(det.features(split.train)).score(det.features(split.test))
                         sc["knn"] = evaluate(knn, split.test_labels)
-                main = getattr(getattr(det, "config", None), "scorer", "maha")
+                main = getattr(getattr(det, "config", None), "scorer", None) or "maha"
                 r = dict(task=task, seed=int(seed), method=m, auroc=float(sc[main]["auroc"]), aupr=float(sc[main]["aupr"]), chance=chance,
                          scorer=main, fit_seconds=round(fit_s, 1), **{f"auroc_{k}": float(v["auroc"]) for k, v in sc.items()},
                          **{f"aupr_{k}": float(v["aupr"]) for k, v in sc.items()}, rid_valid_accuracy=getattr(det, "info_", {}).get("rid_valid_accuracy"))

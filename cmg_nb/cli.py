@@ -177,7 +177,7 @@ def cmd_evaluate(args)->int:
     if args.seeds < 1: raise CMGError("--seeds must be >= 1")
     if args.preset is not None:                                # the paper's protocol: format and normal groups from the preset
         normal = None if args.normal_groups is None else _groups(args.normal_groups)
-        split = preset_split(args.data, args.preset, normal=normal, seed=args.split_seed, on_error=args.on_error)
+        split = preset_split(args.data, args.preset, normal=normal, seed=args.split_seed, on_error=args.on_error, task=args.task)
     else:
         if args.normal_groups is None: raise CMGError(f"--normal-groups is required unless --preset is given ({', '.join(PRESETS)})")
         data = load_data(args.data, args.fmt, on_error=args.on_error)
@@ -245,7 +245,8 @@ def _parser()->argparse.ArgumentParser:
             f.add_argument("--seeds", type=int, default=3)
             f.add_argument("--split-seed", type=int, default=0)
             f.add_argument("--json", default=None, help="write results JSON here")
-            f.add_argument("--preset", default=None, help="the paper's protocol: ucm, wikipedia or class-coco (the data format and "
+            f.add_argument("--task", default=None, help="with --preset openclipart: living, objects or computer (default: living)")
+            f.add_argument("--preset", default=None, help="the paper's protocol (ucm, wikipedia, class-coco) or the Open Clip Art benchmark (openclipart; see --task): the data format and "
                            "normal groups follow it; --format is then ignored)")
     s = sub.add_parser("score", help="score image files with a saved detector")
     s.add_argument("--model", required=True); s.add_argument("images", nargs="+")

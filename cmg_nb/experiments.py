@@ -76,12 +76,15 @@ def preset_split(data_dir:str|Path|None, # the data set's folder, in the preset'
                  on_error:str="raise", # unreadable images: "raise" or "skip"
                  test_frac:float=0.2, val_frac:float=0.1, max_anomalies:int|None=None, min_normal:int|None=None,
                  data:CaptionedImages|None=None, # an already loaded data set (then `data_dir` is not read)
+                 task:str|None=None, # Open Clip Art: a task of `OPENCLIPART_TASKS` (default "living"), used when `normal` is None
                 )->OneClassSplit:
     "Load the data set of `preset` and make its one-class split."
     p = _check_preset(preset)
     if data is None:
         if data_dir is None or not Path(data_dir).exists(): raise FileNotFoundError(f"data folder not found: {data_dir}")
         data = p["loader"](data_dir, on_error=on_error)
+    if preset == "openclipart" and normal is None:                      # a benchmark task (capped, each file once): `task_split`
+        return task_split(data, task or "living", seed=seed)
     normal, anomalous = preset_groups(data, preset, normal, min_normal)
     if not anomalous: raise ValueError(f"preset {preset!r}: no anomalous group left in this data (groups: {', '.join(data.group_names)})")
     return one_class_split(data, normal, anomaly_groups=anomalous, test_frac=test_frac, val_frac=val_frac,
@@ -133,7 +136,7 @@ def task_split(data:CaptionedImages, # the loaded Open Clip Art (or any data wit
     data = data.subset(np.sort(np.r_[keep, np.flatnonzero(~isn)]))
     return one_class_split(data, normal, max_anomalies=max_anomalies, seed=seed)
 
-# %% ../nbs/14_experiments.ipynb #269bce53
+# %% ../nbs/14_experiments.ipynb #23fc72a3
 def benchmark_lines(res:dict, # `nbs/results/openclipart.json` (written by `bench/openclipart.py`)
                    )->str:
     "The benchmark as text: per method AUROC/AUPR mean ± 95% interval over tasks, both scorers, per task; then the targets."

@@ -64,7 +64,7 @@ def test_cmg_fit_under_torchrun_writes_one_loadable_model(folder, tmp_path):
     out = tmp_path / "out" / "m.cmg"
     exe = shutil.which("cmg") or str(Path(sys.executable).parent / "cmg")
     r = torchrun("--no-python", exe, "fit", "--data", folder, "--normal-groups", "circle,square", "--out", out,
-                 "--checkpoint", tmp_path / "ck", *FLAGS)
+                 "--method", "cmg", "--checkpoint", tmp_path / "ck", *FLAGS)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("saved cmg detector") == 1, r.stdout          # one process reports (and writes)
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.cmg"]      # one file, no temporary left behind
@@ -75,7 +75,7 @@ def test_cmg_fit_under_torchrun_writes_one_loadable_model(folder, tmp_path):
     assert s.shape == (5,) and np.isfinite(s).all()
     # one process resumes from the checkpoint rank 0 wrote (stage keys are the same in every process): same detector
     r = subprocess.run([exe, "fit", "--data", str(folder), "--normal-groups", "circle,square", "--out", str(tmp_path / "m2.cmg"),
-                        "--checkpoint", str(tmp_path / "ck"), *FLAGS], capture_output=True, text=True, timeout=300)
+                        "--method", "cmg", "--checkpoint", str(tmp_path / "ck"), *FLAGS], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     np.testing.assert_allclose(CMG.load(tmp_path / "m2.cmg").anomaly_score(ims), s, rtol=1e-6)
 

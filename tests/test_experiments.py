@@ -21,7 +21,7 @@ def check_schema(res, methods, seeds):
         for k in ("auroc_mean", "aupr_mean"): assert 0 <= r[k] <= 1
         assert r["uses_labels"] == (m == "she")
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("preset", list(PRESET_DIRS))   # the paper's presets (openclipart: test_frozen, 14_experiments)
 def test_preset_python(preset):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -34,7 +34,7 @@ def test_preset_python(preset):
     assert np.isfinite(out["runs"].auroc).all()
     assert "† uses the normal groups' labels" in format_results(out["results"])
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("preset", list(PRESET_DIRS))
 def test_preset_cli(preset, tmp_path):
     out = tmp_path / "res" / "results.json"
     r = cmg("evaluate", "--preset", preset, "--data", PRESET_DIRS[preset], "--methods", "ssd,she", "--seeds", "2",
@@ -52,7 +52,7 @@ def test_preset_cli_normal_override(tmp_path):
     assert "normal=['art', 'biology', 'geography', 'history', 'music']" in r.stdout and "anomaly=['sport']" in r.stdout
 
 @pytest.mark.parametrize("args,msg", [
-    (["--preset", "ucm2", "--data", PRESET_DIRS["ucm"]], "unknown preset 'ucm2'; choose from ucm, wikipedia, class-coco"),
+    (["--preset", "ucm2", "--data", PRESET_DIRS["ucm"]], "unknown preset 'ucm2'; choose from ucm, wikipedia, class-coco, openclipart"),
     (["--preset", "ucm", "--data", PRESET_DIRS["ucm"], "--normal-groups", "farmland"], "unknown normal group(s) for preset 'ucm': 'farmland'"),
     (["--preset", "class-coco", "--data", PRESET_DIRS["class-coco"], "--normal-groups", "unicorn"], "unknown normal group(s) for preset 'class-coco': 'unicorn'"),
     (["--preset", "wikipedia", "--data", FIXTURES / "presets/nowhere"], "data folder not found"),

@@ -34,7 +34,7 @@ def scenes_folder(tmp_path_factory):
 def model_file(scenes_folder, tmp_path_factory):
     root, _ = scenes_folder
     out = tmp_path_factory.mktemp("model") / "m.cmg"
-    r = cmg("fit", "--data", root, "--normal-groups", "circle,square", "--out", out, "-q", *TINY)
+    r = cmg("fit", "--data", root, "--normal-groups", "circle,square", "--out", out, "--method", "cmg", "-q", *TINY)
     assert r.returncode == 0, r.stderr
     return out
 

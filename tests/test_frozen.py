@@ -103,3 +103,10 @@ def test_cmg_knn_scorer_save_load(split, tmp_path):
 def test_cli_fit_frozen_refuses_from_scratch_flags(folder, tmp_path):
     r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--epochs", "3")
     assert r.returncode == 2 and "--epochs is a setting of the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
+
+def test_cli_openclipart_preset_bad_task_is_one_line():
+    from conftest import FIXTURES
+    r = cmg("evaluate", "--data", FIXTURES / "openclipart", "--preset", "openclipart", "--methods", "pretrained-knn", "-q")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "task 'living': categories plants, people have no images" in r.stderr, r.stderr
+    r = cmg("evaluate", "--data", FIXTURES / "openclipart", "--preset", "openclipart", "--task", "nope", "--methods", "pretrained-knn", "-q")
+    assert r.returncode == 2 and "unknown task 'nope'" in r.stderr
