@@ -136,7 +136,7 @@ def task_split(data:CaptionedImages, # the loaded Open Clip Art (or any data wit
     data = data.subset(np.sort(np.r_[keep, np.flatnonzero(~isn)]))
     return one_class_split(data, normal, max_anomalies=max_anomalies, seed=seed)
 
-# %% ../nbs/14_experiments.ipynb #90473080
+# %% ../nbs/14_experiments.ipynb #0e4bdee2
 def benchmark_lines(res:dict, # `nbs/results/openclipart.json` (written by `bench/openclipart.py`)
                    )->str:
     "The benchmark as text: per method AUROC/AUPR mean ± 95% interval over tasks, both scorers, per task; then the targets."

@@ -106,7 +106,10 @@ def test_cli_fit_frozen_refuses_from_scratch_flags(folder, tmp_path):
 
 def test_cli_openclipart_preset_bad_task_is_one_line():
     from conftest import FIXTURES
-    r = cmg("evaluate", "--data", FIXTURES / "openclipart", "--preset", "openclipart", "--methods", "pretrained-knn", "-q")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "task 'living': categories plants, people have no images" in r.stderr, r.stderr
-    r = cmg("evaluate", "--data", FIXTURES / "openclipart", "--preset", "openclipart", "--task", "nope", "--methods", "pretrained-knn", "-q")
-    assert r.returncode == 2 and "unknown task 'nope'" in r.stderr
+    base = ("evaluate", "--data", FIXTURES / "openclipart", "--preset", "openclipart", "--methods", "pretrained-knn", "-q")
+    r = cmg(*base)                                   # the fixture's dog_01.png has no SVG: with on_error=raise, that is the error
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "dog_01.png has no SVG" in r.stderr, r.stderr
+    for extra, msg in ((), "task 'living': categories plants, people have no images"), (("--task", "nope"), "unknown task 'nope'"):
+        r = cmg(*base, "--on-error", "skip", *extra)
+        errors = [l for l in r.stderr.splitlines() if l.startswith("cmg: error:")]
+        assert r.returncode == 2 and len(errors) == 1 and msg in errors[0] and "Traceback" not in r.stderr, r.stderr
