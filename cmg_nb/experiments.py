@@ -139,15 +139,15 @@ def task_split(data:CaptionedImages, # the loaded Open Clip Art (or any data wit
 # %% ../nbs/14_experiments.ipynb #0e4bdee2
 def benchmark_lines(res:dict, # `nbs/results/openclipart.json` (written by `bench/openclipart.py`)
                    )->str:
-    "The benchmark as text: per method AUROC/AUPR mean ± 95% interval over tasks, both scorers, per task; then the targets."
+    "The benchmark as text: per method AUROC/AUPR mean ± 95% interval over tasks, both scorers, the seeds' spread, per task; then the targets."
     tasks = list(res["tasks"])
     out = [f"Open Clip Art, {len(tasks)} tasks ({', '.join(tasks)}) x seeds {res['seeds']}: AUROC/AUPR % mean ± 95% interval over tasks; "
-           f"AUPR chance level {100 * res['chance_aupr']:.1f}",
-           f"{'method':16s} {'AUROC':>12s} {'AUPR':>12s} {'kNN':>6s} {'Eq.14':>6s}  per task (AUROC)"]
+           f"AUPR chance level {100 * res['chance_aupr']:.1f}; seed sd: standard deviation over seeds within a task, mean over tasks",
+           f"{'method':16s} {'AUROC':>12s} {'AUPR':>12s} {'kNN':>6s} {'Eq.14':>6s} {'seed sd':>7s}  per task (AUROC)"]
     f = lambda v: "  n/a" if v is None or not np.isfinite(v) else f"{100 * v:4.1f}"
     for m, d in res["methods"].items():
         out.append(f"{m:16s} {100 * d['auroc_mean']:5.1f} ± {f(d['auroc_ci95_tasks'])} {100 * d['aupr_mean']:5.1f} ± {f(d['aupr_ci95_tasks'])} "
-                   f"{f(d.get('auroc_knn_mean')):>6s} {f(d.get('auroc_maha_mean')):>6s}  " + ", ".join(f"{t} {100 * v:.1f}" for t, v in d["per_task_auroc"].items()))
+                   f"{f(d.get('auroc_knn_mean')):>6s} {f(d.get('auroc_maha_mean')):>6s} {f(d.get('seed_std_auroc')):>7s}  " + ", ".join(f"{t} {100 * v:.1f}" for t, v in d["per_task_auroc"].items()))
     for k, t in res["targets"].items():
         what = {"vs_best_caption_free": f"cmg-frozen - {t.get('baseline')}", "vs_scratch_ssd": "cmg-frozen - ssd (from scratch)"}.get(k, k)
         ci = f", paired 95% interval ±{100 * t['paired_ci95']:.1f} over {t['n_pairs']} task-seed pairs" if "paired_ci95" in t else ""
