@@ -108,7 +108,7 @@ def cmd_fit(args)->int:
     else:
         shared = ("text_encoder", "n_text_clusters", "device", "seed", "scorer")   # what a registered detector may read from CMGConfig
         unused = [k for k in _FLAGS if getattr(args, k, None) is not None and k not in shared]
-        if unused and args.method.endswith("-frozen") or unused and args.method.startswith("pretrained-"):
+        if unused and args.method.endswith("-frozen") or unused and args.method in ("pretrained-knn", "pretrained-maha"):
             raise CMGError(f"--{unused[0].replace('_', '-')} is a setting of the from-scratch methods; {args.method} does not use it (see FrozenConfig)")
         cfg = config_from_args(args)
         det = make_detector(args.method, cfg, seed=cfg.seed)

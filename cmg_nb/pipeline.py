@@ -21,7 +21,7 @@ from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_feature
 from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
-from .detector import Detector, NotFittedError, make_scorer, scorer_from_state
+from .detector import Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, atomic_torch_save
 
 # %% auto #0
 __all__ = ['as_image_tensor', 'ImageChunks', 'CMG']
@@ -103,13 +103,7 @@ def _data_key(x:torch.Tensor, train:CaptionedImages)->str:
 
 def _normal_valid(train:CaptionedImages, valid:CaptionedImages|None, cfg:CMGConfig):
     "(train, valid): `valid`, or `val_frac` of `train` held out with the run's seed; an error if either is too small."
-    if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions)")
-    if valid is None:
-        perm = np.random.default_rng(cfg.seed).permutation(len(train))
-        n_val = max(2, int(round(cfg.val_frac * len(train))))
-        train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
-    if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
-    return train, valid
+    return normal_valid(train, valid, cfg.val_frac, cfg.seed)
 
 def _caption_embeddings(train:CaptionedImages, valid:CaptionedImages, cfg:CMGConfig)->dict:
     "The text stage: caption embeddings `T` of `train` and `Tv` of `valid` (float tensors)."
@@ -146,14 +140,7 @@ def _atomic_write_text(path:Path, text:str):
     if int(os.environ.get("RANK", 0)): return   # under torchrun/accelerate only rank 0 writes (see 02a_training)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}"); tmp.write_text(text); os.replace(tmp, path)
 
-def _atomic_torch_save(obj, path:Path):
-    "torch.save via a temporary file and a rename: an interrupt never leaves a half-written file."
-    if int(os.environ.get("RANK", 0)): return   # under torchrun/accelerate only rank 0 writes (see 02a_training)
-    path = Path(path); tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+_atomic_torch_save = atomic_torch_save   # torch.save via a temporary file and a rename; rank 0 alone writes (09a_detector)
 
 # %% ../nbs/10_pipeline.ipynb #9a6c1c56
 def _sparse_to_dict(W)->dict:
