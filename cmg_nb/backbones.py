@@ -5,6 +5,7 @@
 # %% ../nbs/02_backbones.ipynb #bfebf353
 from __future__ import annotations
 import os, shutil
+from .io import atomic_write
 from pathlib import Path
 import torch, torch.nn as nn
 import torch.nn.functional as F
@@ -63,9 +64,7 @@ def install_pretrained_weights(fname:str=MOBILENET_V2_FILE)->Path:
     hub = Path(torch.hub.get_dir()) / "checkpoints" / fname
     if hub.is_file(): return hub
     src = pretrained_weights_path(fname)
-    hub.parent.mkdir(parents=True, exist_ok=True)
-    tmp = hub.with_name(hub.name + ".tmp"); shutil.copyfile(src, tmp); os.replace(tmp, hub)
-    return hub
+    return atomic_write(hub, lambda t: shutil.copyfile(src, t), all_ranks=True)
 
 def load_pretrained_state(fname:str=MOBILENET_V2_FILE)->dict:
     "The state dict in the weights file, read with `weights_only=True` (tensors only, no code)."

@@ -8,6 +8,7 @@ import os, json, random, dataclasses
 from dataclasses import dataclass, field, asdict, fields
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig']
@@ -46,7 +47,7 @@ def get_device(device:str|torch.device|None=None, # "cpu", "cuda", "cuda:1", "mp
 # %% ../nbs/00_core.ipynb #a9d9f3e1
 @dataclass
 class CMGConfig:
-    "Every setting of a CMG run; `validate` checks them, `to_dict`/`from_dict` round-trip through JSON."
+    "Every setting of a CMG run, checked by type and range when it is made; `to_dict`/`from_dict` round-trip through JSON."
     # data and backbone
     image_size:int = 32          # side of the square training images (the paper's code: 28)
     backbone:str = "resnet18"    # torchvision ResNet for E1^I and E2^I (paper: resnet50)
@@ -81,31 +82,7 @@ class CMGConfig:
     seed:int = 0
     device:str|None = None       # None = CUDA when present, else CPU
 
-    def validate(self):
-        "Raise `ValueError` naming the first setting that is out of range; return `self`."
-        r = int(round(self.n_regions ** 0.5))
-        if self.n_regions < 2 or r * r != self.n_regions:
-            raise ValueError(f"n_regions must be a square number >= 4 (4 = 2x2, 9 = 3x3), got {self.n_regions}")
-        if self.mask_mode not in ("hard", "soft"):
-            raise ValueError(f"mask_mode must be 'hard' or 'soft', got {self.mask_mode!r}")
-        if self.scorer not in (None, "maha", "knn"): raise ValueError(f"scorer must be 'maha' or 'knn', got {self.scorer!r}")
-        if self.knn_k < 1: raise ValueError(f"knn_k must be >= 1, got {self.knn_k}")
-        if self.rid_input not in ("pixels", "matching"):
-            raise ValueError(f"rid_input must be 'pixels' or 'matching', got {self.rid_input!r}")
-        if not 0 <= self.soft_scale < 1: raise ValueError(f"soft_scale must be in [0, 1), got {self.soft_scale}")
-        for name in ("image_size", "feat_dim", "n_text_clusters", "batch_size", "n_score_clusters"):
-            if getattr(self, name) < 1: raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.image_size < 2 * r: raise ValueError(f"image_size {self.image_size} is too small for {self.n_regions} regions")
-        for name in ("tau", "simclr_tau", "lr"):
-            if not getattr(self, name) > 0: raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("epochs", "match_epochs", "rid_epochs"):
-            if getattr(self, name) < 0: raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.lam < 0: raise ValueError(f"lam must be >= 0, got {self.lam}")
-        if not 0 < self.val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {self.val_frac}")
-        if not 0 < self.target_fpr < 1: raise ValueError(f"target_fpr must be in (0, 1), got {self.target_fpr}")
-        if self.lle_neighbors is not None and self.lle_neighbors < 1:
-            raise ValueError(f"lle_neighbors must be None or >= 1, got {self.lle_neighbors}")
-        return self
+    def __post_init__(self): self.validate()   # a bad setting fails where it is made, before anything runs
 
     @property
     def method(self)->str:
@@ -125,6 +102,45 @@ class CMGConfig:
     def replace(self, **kw)->"CMGConfig":
         "A copy with some settings changed (and validated)."
         return CMGConfig.from_dict({**self.to_dict(), **kw})
+
+# %% ../nbs/00_core.ipynb #4f4dc81d
+def _type_error(name:str, want, v)->str|None:
+    "Why `v` is not a valid value of a setting annotated `want` (None when it is)."
+    opts = [t.strip() for t in want.split("|")]
+    kind = dict(int="an integer", float="a number", str="a string", bool="true or false")[opts[0]]
+    if v is None: return None if "None" in opts else f"{name} must be {kind}, got None"
+    if "bool" in opts: return None if isinstance(v, bool) else f"{name} must be true or false, got {v!r}"
+    if isinstance(v, bool): return f"{name} must be {kind}, got {v!r}"
+    if "int" in opts: return None if isinstance(v, (int, np.integer)) else f"{name} must be an integer, got {v!r}"
+    if "float" in opts:
+        if not isinstance(v, (int, float, np.number)): return f"{name} must be a number, got {v!r}"
+        return None if np.isfinite(v) else f"{name} must be a finite number, got {v!r}"
+    return None if isinstance(v, str) else f"{name} must be a string, got {v!r}"
+
+# %% ../nbs/00_core.ipynb #0d06075f
+_AT_LEAST = dict(image_size=1, feat_dim=1, n_text_clusters=1, n_score_clusters=1, knn_k=1, epochs=1, match_epochs=1,
+                 rid_epochs=1, batch_size=2, seed=0, lam=0)
+
+@patch
+def validate(self:CMGConfig)->CMGConfig:
+    "Raise `ValueError` naming the first setting of the wrong type or out of range; return `self`."
+    for f in fields(self):
+        if (msg := _type_error(f.name, str(f.type), getattr(self, f.name))): raise ValueError(msg)
+    for name, lo in _AT_LEAST.items():
+        if getattr(self, name) < lo: raise ValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
+    r = int(round(self.n_regions ** 0.5))
+    if self.n_regions < 2 or r * r != self.n_regions:
+        raise ValueError(f"n_regions must be a square number >= 4 (4 = 2x2, 9 = 3x3), got {self.n_regions}")
+    if self.image_size < 2 * r: raise ValueError(f"image_size {self.image_size} is too small for {self.n_regions} regions")
+    for name, choices in (("mask_mode", ("hard", "soft")), ("scorer", (None, "maha", "knn")), ("rid_input", ("pixels", "matching"))):
+        if getattr(self, name) not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
+    for name in ("tau", "simclr_tau", "lr"):
+        if not getattr(self, name) > 0: raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+    for name in ("val_frac", "target_fpr"):
+        if not 0 < getattr(self, name) < 1: raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+    if not 0 <= self.soft_scale < 1: raise ValueError(f"soft_scale must be in [0, 1), got {self.soft_scale}")
+    if self.lle_neighbors is not None and self.lle_neighbors < 1: raise ValueError(f"lle_neighbors must be None or >= 1, got {self.lle_neighbors}")
+    return self
 
 # %% ../nbs/00_core.ipynb #0944c004
 METHODS = {"ssd": dict(cmer=False, cmle=False), "ssd+cmer": dict(cmer=True, cmle=False),

@@ -11,36 +11,71 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+# fastai's layers call torch.jit.script at import, which torch >= 2.10 deprecates: chatter for cmg_nb's users, filtered here
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['SHAPES', 'COLORS', 'SIZES', 'UCM_CLASSES', 'WIKI_CLASSES', 'ImageReadError', 'read_image', 'CaptionedImages',
-           'resize_image', 'to_float_tensor', 'make_scenes', 'show_items', 'load_folder', 'load_ucm_captions',
-           'load_wikipedia', 'load_class_coco', 'class_coco_groups', 'OneClassSplit', 'one_class_split', 'tensor_dls']
+__all__ = ['IMAGE_EXTS', 'SHAPES', 'COLORS', 'SIZES', 'UCM_CLASSES', 'WIKI_CLASSES', 'ImageReadError', 'read_image',
+           'natural_key', 'image_files', 'CaptionedImages', 'resize_image', 'to_float_tensor', 'make_scenes',
+           'show_items', 'load_folder', 'load_ucm_captions', 'load_wikipedia', 'load_class_coco', 'class_coco_groups',
+           'OneClassSplit', 'one_class_split', 'tensor_dls']
 
-# %% ../nbs/01_data.ipynb #0bead056
+# %% ../nbs/01_data.ipynb #0b04fe49
 class ImageReadError(ValueError):
     "An image file that is missing or cannot be decoded; the message names the file."
 
+# %% ../nbs/01_data.ipynb #079b4dc6
+def _as_8bit(im:Image.Image, where:str)->Image.Image:
+    "High-bit-depth and float images as 8-bit ones by the documented rule (16 bits / 257; floats in [0, 1] or 0-255)."
+    if not (im.mode.startswith("I") or im.mode == "F"): return im
+    a = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(a).all(): raise ImageReadError(f"{where}: the image has NaN or infinite pixel values")
+    lo, hi = (a.min(), a.max()) if a.size else (0, 0)
+    if im.mode == "F" and lo >= 0 and hi <= 1: a = a * 255
+    elif im.mode.startswith("I") and hi <= 65535 and lo >= 0: a = a / 257
+    elif not (im.mode == "F" and lo >= 0 and hi <= 255):
+        raise ImageReadError(f"{where}: {im.mode} pixel values {lo:g}..{hi:g} are neither in [0, 1], 0..255 nor 16-bit")
+    return Image.fromarray(np.round(a).astype(np.uint8), mode="L")
+
+# %% ../nbs/01_data.ipynb #3656a646
 def read_image(path:str|Path, # an image file PIL can decode (png, jpg, tif, bmp, gif, webp, ...)
               )->np.ndarray:
-    "Read an image file as a `uint8` RGB array of shape (H, W, 3)."
+    "Read an image file as an upright `uint8` RGB array of shape (H, W, 3) (see the rules above)."
     path = Path(path)
+    if not path.is_file(): raise ImageReadError(f"image not found: {path}" if not path.is_dir() else f"{path} is a folder, not an image file")
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im)
+            im = _as_8bit(ImageOps.exif_transpose(im), str(path))
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError: raise ImageReadError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise ImageReadError(f"cannot decode image {path}: {e}") from None
+    except ImageReadError: raise
+    except Image.DecompressionBombError as e: raise ImageReadError(f"image too large {path}: {e}") from None
+    except MemoryError: raise ImageReadError(f"image too large to decode in memory: {path}") from None
+    except Exception as e: raise ImageReadError(f"cannot decode image {path}: {type(e).__name__}: {e}") from None
     return arr.copy()
+
+# %% ../nbs/01_data.ipynb #814daab6
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+
+def natural_key(p)->tuple:
+    "Sort key that orders digit runs by value: 'img2' < 'img10'."
+    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(p)))
+
+def image_files(folder:str|Path, # a folder of images
+                recursive:bool=False, # also the images in its subfolders
+               )->list:
+    "The image files (by extension, `IMAGE_EXTS`) in `folder`, in natural order; an error naming the folder when there are none."
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f"folder not found: {folder}")
+    fs = [f for f in (folder.rglob("*") if recursive else folder.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTS]
+    if not fs: raise ImageReadError(f"no image files ({', '.join(IMAGE_EXTS)}) in folder {folder}" + ("" if recursive else " (subfolders: --recursive)"))
+    return sorted(fs, key=lambda f: natural_key(f.relative_to(folder)))
 
 # %% ../nbs/01_data.ipynb #c669d210
 def _clean_caption(c)->str:
@@ -294,7 +329,7 @@ def show_items(data:CaptionedImages, idx=None, # items to show (default: the fir
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_data.ipynb #71411051
+# %% ../nbs/01_data.ipynb #6c7e8d81
 def _resolve(root:Path, rel:str)->Path:
     p = (root / rel).resolve()
     if root.resolve() not in p.parents and p != root.resolve(): raise ValueError(f"image path {rel!r} points outside {root}")
@@ -308,6 +343,26 @@ def _drop_missing(paths, on_error, what):
     if missing: warnings.warn(f"{what}: skipped {len(missing)} missing image(s), e.g. {paths[missing[0]]}")
     return [i for i in range(len(paths)) if i not in set(missing)]
 
+# %% ../nbs/01_data.ipynb #d19887d1
+def _csv_rows(f:Path, cols:tuple)->list:
+    "(line number, row dict) of a UTF-8 CSV file with the columns `cols`; one clear error naming the file otherwise."
+    try:
+        with open(f, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            have = reader.fieldnames or []
+            rows = [(reader.line_num, r) for r in reader]            # line_num counts blank and multi-line rows right
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{f}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
+    missing = [c for c in cols if c not in have]
+    if missing:
+        seps = {";": "semicolon", "\t": "tab", "|": "pipe"}
+        sep = next((name for s, name in seps.items() if len(have) == 1 and s in have[0]), None)
+        hint = f"; the file looks {sep}-separated: use commas" if sep else ""
+        raise ValueError(f"{f}: missing column(s) {', '.join(missing)} (expected {','.join(cols)}){hint}")
+    if not rows: raise ValueError(f"{f}: no rows")
+    return rows
+
+# %% ../nbs/01_data.ipynb #0d79f861
 def load_folder(root:str|Path, # folder with `captions.csv` and the images
                 on_error:str="raise", # "raise" on a missing/corrupt image, or "skip" it with a warning
                )->CaptionedImages:
@@ -316,14 +371,9 @@ def load_folder(root:str|Path, # folder with `captions.csv` and the images
     if not root.is_dir(): raise FileNotFoundError(f"data folder not found: {root}")
     f = root / "captions.csv"
     if not f.is_file(): raise FileNotFoundError(f"no captions.csv in {root} (expected columns image,caption,group)")
-    with open(f, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing_cols = {"image", "caption", "group"} - set(reader.fieldnames or [])
-        if missing_cols: raise ValueError(f"{f}: missing column(s) {', '.join(sorted(missing_cols))} (expected image,caption,group)")
-        rows = list(reader)
-    if not rows: raise ValueError(f"{f}: no rows")
+    rows = _csv_rows(f, ("image", "caption", "group"))
     order, caps, grp = [], {}, {}
-    for ln, r in enumerate(rows, start=2):
+    for ln, r in rows:
         im, cap, g = (r["image"] or "").strip(), _clean_caption(r["caption"]), (r["group"] or "").strip()
         if not im: raise ValueError(f"{f}, line {ln}: empty image path")
         if not cap: raise ValueError(f"{f}, line {ln}: empty caption for {im}")

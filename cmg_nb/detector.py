@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
-from .data import CaptionedImages
+from PIL import Image
+from .data import CaptionedImages, read_image, resize_image, to_float_tensor, image_files
+from .io import atomic_torch_save, atomic_write_json
 
 # %% auto #0
-__all__ = ['DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'atomic_torch_save', 'read_model_file',
-           'KNNScorer', 'make_scorer', 'scorer_from_state', 'register', 'registered', 'fingerprint', 'normal_valid']
+__all__ = ['DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_model_file', 'KNNScorer', 'make_scorer',
+           'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor', 'ImageChunks',
+           'fingerprint', 'Stages', 'normal_valid']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
 class NotFittedError(RuntimeError):
@@ -60,19 +63,6 @@ def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validati
     self.offset_ = -float(np.quantile(s, 1 - target_fpr))
 
 # %% ../nbs/09a_detector.ipynb #68aab42a
-def _rank()->int: return int(os.environ.get("RANK", 0))
-
-def atomic_torch_save(obj, path:str|Path)->Path:
-    "`torch.save` via a temporary file and a rename: an interrupt never leaves a half-written file; rank 0 alone writes."
-    path = Path(path)
-    if _rank(): return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try: torch.save(obj, tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
 DETECTOR_FORMAT = "cmg_nb/detector/1"
 
 @patch
@@ -101,7 +91,9 @@ def _load(cls, path:str|Path)->Detector:
     if not mod.startswith("cmg_nb."): raise ValueError(f"{path}: detector class {st['cls']!r} is not one of cmg_nb's")
     k = getattr(importlib.import_module(mod), name)
     if not (isinstance(k, type) and issubclass(k, cls)): raise ValueError(f"{path} holds a {st['cls']}, not a {cls.__name__}")
-    det = k._from_state(st); det.offset_ = float(st["offset"])
+    try: det = k._from_state(st); det.offset_ = float(st["offset"])
+    except KeyError as e: raise ValueError(f"{path}: incomplete {name} model file (no {e.args[0]!r})") from None
+    except (RuntimeError, ValueError, TypeError) as e: raise ValueError(f"{path}: the {name} model file does not fit its own settings ({str(e).splitlines()[0][:160]})") from None
     return det
 
 Detector.load = classmethod(_load)
@@ -167,14 +159,129 @@ def registered(name:str):
         mod, attr = f.split(":"); f = REGISTRY[name] = getattr(importlib.import_module(mod), attr)
     return f
 
+# %% ../nbs/09a_detector.ipynb #199c4164
+def image_items(images, what:str="images"):
+    "A sequence of images from any accepted form (see above); a path or folder is never iterated character by character."
+    if isinstance(images, (CaptionedImages, torch.Tensor)): return images
+    if isinstance(images, (str, Path)): return image_files(images) if Path(images).is_dir() else [Path(images)]
+    if isinstance(images, Image.Image): return [images]
+    if isinstance(images, np.ndarray): return images[None] if images.ndim == 3 else images
+    items = list(images)
+    if not items: raise ValueError(f"{what}: no images")
+    return items
+
+# %% ../nbs/09a_detector.ipynb #4647457e
+def _float_images(t:torch.Tensor, what:str)->torch.Tensor:
+    "The pixel rule: uint8 / 255; floats must be finite and in [0, 1]; other dtypes refused."
+    if t.dtype == torch.uint8: return t.float().div_(255)
+    if not t.is_floating_point(): raise ValueError(f"{what}: {t.dtype} images are not supported; pass uint8 (0-255) or floats in [0, 1]")
+    bad = ~torch.isfinite(t).flatten(1).all(1)
+    if bad.any(): raise ValueError(f"{what}: image {int(bad.nonzero()[0])} has NaN or infinite values")
+    lo, hi = (float(t.min()), float(t.max())) if t.numel() else (0.0, 0.0)
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"{what}: float images must lie in [0, 1], these range over {lo:g}..{hi:g}" + ("; divide by 255 or pass uint8" if hi <= 255 else ""))
+    return t.float()
+
+# %% ../nbs/09a_detector.ipynb #12ebfd9d
+def _one_image(im, size:int, what:str)->np.ndarray:
+    "One item (path, PIL image, uint8 or [0, 1] float (H, W, 3) array) as uint8 (size, size, 3)."
+    if isinstance(im, (str, Path)): im = read_image(im)
+    elif isinstance(im, Image.Image): im = np.asarray(im.convert("RGB"))
+    im = np.asarray(im)
+    if im.ndim != 3 or im.shape[-1] != 3: raise ValueError(f"{what}: expected (H, W, 3) images, got shape {im.shape}")
+    if im.dtype != np.uint8: im = np.round(_float_images(torch.from_numpy(np.ascontiguousarray(im))[None], what)[0].numpy() * 255).astype(np.uint8)
+    return resize_image(im, size)
+
+def as_image_tensor(images, size:int, what:str="images")->torch.Tensor:
+    "Images in any accepted form as float (N, 3, size, size) in [0, 1], by the pixel rule above."
+    images = image_items(images, what)
+    if isinstance(images, CaptionedImages): return to_float_tensor(images.to_array(size))
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4 or images.shape[1] != 3: raise ValueError(f"{what}: expected a tensor (N, 3, H, W), got {tuple(images.shape)}")
+        if images.shape[-2:] != (size, size):
+            raise ValueError(f"{what}: tensor images are {tuple(images.shape[-2:])}, the model expects {size}x{size}; pass uint8 arrays or paths to resize")
+        return _float_images(images, what)
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape[1:] == (size, size, 3): return to_float_tensor(images)
+    return to_float_tensor(np.stack([_one_image(im, size, what) for im in images]))
+
+# %% ../nbs/09a_detector.ipynb #ccd778ae
+class ImageChunks:
+    "Images in any form `as_image_tensor` takes, as float (n, 3, size, size) chunks of at most `chunk` images, read lazily."
+    def __init__(self, images, # any accepted form (see above)
+                 size:int, # side of the model's input images
+                 chunk:int=256, # images per chunk
+                 what:str="images", # name of the images in error messages
+                ):
+        if int(chunk) < 1: raise ValueError(f"chunk must be >= 1, got {chunk}")
+        self.items, self.size, self.chunk, self.what = image_items(images, what), size, int(chunk), what
+    def __len__(self): return -(-len(self.items) // self.chunk)
+    def __iter__(self):
+        for i in range(0, len(self.items), self.chunk):
+            j = min(i + self.chunk, len(self.items))
+            if isinstance(self.items, CaptionedImages):
+                yield to_float_tensor(np.stack([resize_image(self.items.image(k), self.size) for k in range(i, j)]))
+            else: yield as_image_tensor(self.items[i:j], self.size, self.what)
+
 # %% ../nbs/09a_detector.ipynb #c7423d93
-def fingerprint(*arrays)->str:
-    "A 16-hex-digit SHA-256 of arrays' bytes and shapes (the same in every process)."
+def _fp_bytes(a)->bytes:
+    if isinstance(a, CaptionedImages): return json.dumps([list(map(str, c)) for c in a.captions] + [list(map(str, a.groups))]).encode()
+    if isinstance(a, str): return b"s" + a.encode()
+    if isinstance(a, dict): return b"d" + json.dumps(a, sort_keys=True, default=str).encode()
+    a = a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+    return np.ascontiguousarray(a).tobytes() + str((a.shape, a.dtype.str)).encode()
+
+def fingerprint(*parts)->str:
+    "A 16-hex-digit SHA-256 of all the bytes of arrays/tensors, strings, settings dicts and CaptionedImages' captions and groups."
     h = hashlib.sha256()
-    for a in arrays:
-        a = a.numpy() if torch.is_tensor(a) else np.asarray(a)
-        h.update(np.ascontiguousarray(a).tobytes()); h.update(str(a.shape).encode())
+    for a in parts: b = _fp_bytes(a); h.update(len(b).to_bytes(8, "little")); h.update(b)
     return h.hexdigest()[:16]
+
+# %% ../nbs/09a_detector.ipynb #7c124ecf
+class Stages:
+    "Run-or-reuse: each stage's result from the in-memory cache, the checkpoint folder, or computed (and checkpointed)."
+    def __init__(self, settings:dict, # all settings of the run (JSON-able)
+                 data_key:str, # `fingerprint` of everything the stages read
+                 checkpoint:str|Path|None=None, # folder for resumable stage files
+                 cache:dict|None=None, # in-memory results shared between detectors
+                 stage_keys:dict|None=None, # stage -> the settings its result depends on
+                ):
+        self.settings, self.data_key, self.cache, self.stage_keys = settings, data_key, cache, stage_keys or {}
+        self.dir = Path(checkpoint) if checkpoint else None
+        if self.dir: self._check_dir()
+
+# %% ../nbs/09a_detector.ipynb #06d4e94c
+@patch
+def _check_dir(self:Stages):
+    "Create the checkpoint folder, or refuse one made with other settings or data."
+    if self.dir.exists() and not self.dir.is_dir(): raise ValueError(f"checkpoint {self.dir} is a file; give a folder")
+    self.dir.mkdir(parents=True, exist_ok=True)
+    meta, want = self.dir / "checkpoint.json", dict(config=self.settings, data=self.data_key)
+    if not meta.is_file(): atomic_write_json(meta, want); return
+    try: have = json.loads(meta.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError): raise ValueError(f"checkpoint {meta} is corrupt; delete the folder {self.dir}") from None
+    if have != want: raise ValueError(f"checkpoint {self.dir} was made with other settings or data; use another folder or delete it")
+
+# %% ../nbs/09a_detector.ipynb #cd3fc22d
+@patch
+def key(self:Stages, stage:str)->tuple:
+    "The cache key of `stage`: its name, the data fingerprint, and the settings it reads."
+    names = self.stage_keys.get(stage, tuple(self.settings))
+    return (stage, self.data_key) + tuple(json.dumps(self.settings.get(k), sort_keys=True) for k in names)
+
+@patch
+def run(self:Stages, stage:str, fn):
+    "The result of `stage`: reused when the same key was run before, else `fn()` (saved to the checkpoint folder)."
+    k = self.key(stage)
+    if self.cache is not None and k in self.cache: return self.cache[k]
+    f = self.dir / f"{stage}.pt" if self.dir else None
+    if f is not None and f.is_file():
+        try: out = torch.load(f, weights_only=True)
+        except Exception as e: raise ValueError(f"checkpoint file {f} cannot be read ({type(e).__name__}); delete it to recompute the stage") from None
+    else:
+        out = fn()
+        if f is not None: atomic_torch_save(out, f)
+    if self.cache is not None: self.cache[k] = out
+    return out
 
 # %% ../nbs/09a_detector.ipynb #f35b23c8
 def normal_valid(train:CaptionedImages, valid:CaptionedImages|None, val_frac:float, seed:int):

@@ -19,8 +19,7 @@ from .rid import train_rid, make_rid, rid_select, rid_accuracy
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer
-from .detector import Detector, KNNScorer, fingerprint, normal_valid
-from .pipeline import ImageChunks
+from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks
 
 # %% auto #0
 __all__ = ['FROZEN_BACKBONES', 'RID_SIDE', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',

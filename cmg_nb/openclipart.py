@@ -12,6 +12,7 @@ import pandas as pd
 from PIL import Image
 from fastprogress.fastprogress import progress_bar
 from .data import CaptionedImages, ImageReadError, read_image, resize_image
+from .io import atomic_savez
 
 # %% auto #0
 __all__ = ['OPENCLIPART_ROOT', 'OPENCLIPART_BACKGROUND', 'svg_text', 'openclipart_captions', 'load_openclipart']
@@ -167,15 +168,8 @@ def _default_cache_dir()->Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"cmg_nb"/"openclipart"
 
 def _save_npz(f:Path, **arrays):
-    "Write an .npz atomically (temp file + `os.replace`); a cache that cannot be written is only warned about."
-    try:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=f.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh: np.savez_compressed(fh, **arrays)
-            os.replace(tmp, f)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True); raise
+    "Write an .npz atomically (`atomic_savez`); a cache that cannot be written is only warned about."
+    try: atomic_savez(f, **arrays)
     except OSError as e: warnings.warn(f"Open Clip Art: could not write the image cache {f} ({e}); images will be decoded again next time")
 
 # %% ../nbs/01b_openclipart.ipynb #3a902931

@@ -12,7 +12,7 @@ import torch
 from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 from .core import CMGConfig, set_seed, get_device, METHODS
-from .data import CaptionedImages, to_float_tensor, resize_image, read_image
+from .data import CaptionedImages
 from .backbones import image_backbone
 from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model
@@ -21,47 +21,13 @@ from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_feature
 from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
-from .detector import Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, atomic_torch_save
+from fastai.torch_core import rank_distrib
+from .detector import (read_model_file, Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, fingerprint, Stages,
+                              as_image_tensor, ImageChunks)
+from .io import atomic_torch_save
 
 # %% auto #0
-__all__ = ['as_image_tensor', 'ImageChunks', 'CMG']
-
-# %% ../nbs/10_pipeline.ipynb #56eb5a0a
-def as_image_tensor(images, size:int, what:str="images")->torch.Tensor:
-    "Images (CaptionedImages, uint8 array (N,H,W,3), list of paths/arrays, or float (N,3,H,W) tensor) as float (N,3,size,size)."
-    if isinstance(images, CaptionedImages): return to_float_tensor(images.to_array(size))
-    if isinstance(images, torch.Tensor):
-        if images.ndim != 4 or images.shape[1] != 3: raise ValueError(f"{what}: expected a float tensor (N, 3, H, W), got {tuple(images.shape)}")
-        if images.shape[-2:] != (size, size):
-            raise ValueError(f"{what}: tensor images are {tuple(images.shape[-2:])}, the model expects {size}x{size}; pass uint8 arrays or paths to resize")
-        return images.float()
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        return to_float_tensor(np.stack([resize_image(im, size) for im in images]) if images.shape[1:3] != (size, size) else images)
-    ims = list(images)
-    if not ims: raise ValueError(f"{what}: no images")
-    arrs = [resize_image(read_image(im) if not isinstance(im, np.ndarray) else im, size) for im in ims]
-    return to_float_tensor(np.stack(arrs))
-
-# %% ../nbs/10_pipeline.ipynb #83b933a2
-class ImageChunks:
-    "Images in any form `as_image_tensor` takes, as float (n, 3, size, size) chunks of at most `chunk` images, read lazily."
-    def __init__(self, images, # CaptionedImages, uint8 array (N,H,W,3), list of paths/arrays, or float (N,3,H,W) tensor
-                 size:int, # side of the model's input images
-                 chunk:int=256, # images per chunk
-                 what:str="images", # name of the images in error messages
-                ):
-        if int(chunk) < 1: raise ValueError(f"chunk must be >= 1, got {chunk}")
-        if not isinstance(images, (CaptionedImages, torch.Tensor)) and not (isinstance(images, np.ndarray) and images.ndim == 4):
-            images = list(images)
-            if not images: raise ValueError(f"{what}: no images")
-        self.items, self.size, self.chunk, self.what = images, size, int(chunk), what
-    def __len__(self): return -(-len(self.items) // self.chunk)
-    def __iter__(self):
-        for i in range(0, len(self.items), self.chunk):
-            j = min(i + self.chunk, len(self.items))
-            if isinstance(self.items, CaptionedImages):
-                yield to_float_tensor(np.stack([resize_image(self.items.image(k), self.size) for k in range(i, j)]))
-            else: yield as_image_tensor(self.items[i:j], self.size, self.what)
+__all__ = ['CMG', 'caption_embeddings', 'cmg_stages']
 
 # %% ../nbs/10_pipeline.ipynb #260b6738
 class CMG(Detector):
@@ -92,55 +58,33 @@ _STAGE_KEYS = {  # the settings each stage's output depends on
     "cmle": ("text_encoder", "n_text_clusters", "lle_neighbors", "lle_reg", "seed"),
 }
 
-def _fingerprint(*arrays)->str:
-    h = hashlib.sha256()
-    for a in arrays: h.update(np.ascontiguousarray(a).tobytes()); h.update(str(getattr(a, "shape", "")).encode())
-    return h.hexdigest()[:16]
-
-def _data_key(x:torch.Tensor, train:CaptionedImages)->str:
-    "Fingerprint of a training set (every 4th pixel, each image's first caption), the same in every process."
-    return _fingerprint(x[:, :, ::4, ::4], np.array([int(hashlib.sha256(c[0].encode()).hexdigest()[:8], 16) for c in train.captions]))
-
-def _normal_valid(train:CaptionedImages, valid:CaptionedImages|None, cfg:CMGConfig):
-    "(train, valid): `valid`, or `val_frac` of `train` held out with the run's seed; an error if either is too small."
-    return normal_valid(train, valid, cfg.val_frac, cfg.seed)
-
-def _caption_embeddings(train:CaptionedImages, valid:CaptionedImages, cfg:CMGConfig)->dict:
-    "The text stage: caption embeddings `T` of `train` and `Tv` of `valid` (float tensors)."
-    enc = text_encoder_for(cfg.text_encoder, train.captions)
+# %% ../nbs/10_pipeline.ipynb #3c7b1a0d
+def caption_embeddings(train:CaptionedImages, # normal training pairs
+                       valid:CaptionedImages, # normal validation pairs
+                       text_encoder:str="minilm", # a name of `text_encoder_for`
+                      )->dict:
+    "The text stage: caption embeddings `T` of `train` and `Tv` of `valid` (float tensors) from the frozen text encoder."
+    enc = text_encoder_for(text_encoder, train.captions)
     return dict(T=torch.from_numpy(embed_captions(train.captions, enc)), Tv=torch.from_numpy(embed_captions(valid.captions, enc)))
 
-class _Stages:
-    "Run-or-reuse helper: a stage's result comes from the in-memory cache, the checkpoint folder, or is computed."
-    def __init__(self, cfg, data_key, checkpoint=None, cache=None):
-        self.cfg, self.data_key, self.cache = cfg, data_key, cache
-        self.dir = Path(checkpoint) if checkpoint else None
-        if self.dir:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            meta = self.dir / "checkpoint.json"
-            want = dict(config=cfg.to_dict(), data=data_key)
-            if meta.is_file():
-                have = json.loads(meta.read_text())
-                if have != want: raise ValueError(f"checkpoint {self.dir} was made with other settings or data; use another folder or delete it")
-            else: _atomic_write_text(meta, json.dumps(want))
-    def key(self, stage):
-        return (stage, self.data_key) + tuple(getattr(self.cfg, k) for k in _STAGE_KEYS.get(stage, tuple(self.cfg.to_dict())))
-    def run(self, stage, fn):
-        k = self.key(stage)
-        if self.cache is not None and k in self.cache: return self.cache[k]
-        f = self.dir / f"{stage}.pt" if self.dir else None
-        if f is not None and f.is_file(): out = torch.load(f, weights_only=True)
-        else:
-            out = fn()
-            if f is not None: _atomic_torch_save(out, f)
-        if self.cache is not None: self.cache[k] = out
-        return out
+# %% ../nbs/10_pipeline.ipynb #e6d0485b
+def cmg_stages(cfg:CMGConfig, x:torch.Tensor, xv:torch.Tensor, train:CaptionedImages, valid:CaptionedImages,
+               checkpoint=None, cache:dict|None=None)->Stages:
+    "The stage runner of one fit: keyed by all pixels and captions of `train` and `valid` and by each stage's settings."
+    return Stages(cfg.to_dict(), fingerprint(x, xv, train, valid), checkpoint, cache, _STAGE_KEYS)
 
-def _atomic_write_text(path:Path, text:str):
-    if int(os.environ.get("RANK", 0)): return   # under torchrun/accelerate only rank 0 writes (see 02a_training)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}"); tmp.write_text(text); os.replace(tmp, path)
-
-_atomic_torch_save = atomic_torch_save   # torch.save via a temporary file and a rename; rank 0 alone writes (09a_detector)
+# %% ../nbs/10_pipeline.ipynb #a0b176ac
+# kept for the method modules that still import the private names (13_baselines, 17_pretrained, 18_zeroshot)
+def _normal_valid(train, valid, cfg): return normal_valid(train, valid, cfg.val_frac, cfg.seed)
+def _caption_embeddings(train, valid, cfg): return caption_embeddings(train, valid, cfg.text_encoder)
+def _data_key(x, train): return fingerprint(x, train)
+def _fingerprint(*a): return fingerprint(*a)
+class _Stages(Stages):
+    def __init__(self, cfg, data_key, checkpoint=None, cache=None): super().__init__(cfg.to_dict(), data_key, checkpoint, cache, _STAGE_KEYS)
+def _atomic_write_text(path, text):
+    from cmg_nb.io import atomic_write_text
+    return atomic_write_text(path, text)
+_atomic_torch_save = atomic_torch_save
 
 # %% ../nbs/10_pipeline.ipynb #9a6c1c56
 def _sparse_to_dict(W)->dict:
@@ -151,7 +95,68 @@ def _sparse_to_dict(W)->dict:
 def _dict_to_sparse(d)->sp.csr_matrix:
     return sp.csr_matrix((d["data"].numpy(), (d["row"].numpy(), d["col"].numpy())), shape=tuple(d["shape"].tolist()))
 
-# %% ../nbs/10_pipeline.ipynb #3478f27a
+# %% ../nbs/10_pipeline.ipynb #274f2d44
+@patch
+def _text_stage(self:CMG, st:Stages, train, valid)->tuple:
+    "Caption embeddings (T, Tv) of the training and validation pairs."
+    te = st.run("text", lambda: caption_embeddings(train, valid, self.config.text_encoder))
+    return te["T"], te["Tv"]
+
+# %% ../nbs/10_pipeline.ipynb #8704eee0
+@patch
+def _cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
+    "CMER: matching model (Eq. 1), caption-chosen masks (Eq. 2), RID (Eq. 3); returns the images E2 trains and validates on."
+    cfg = self.config
+    def _cmer():
+        set_seed(cfg.seed)
+        m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
+        l, lv = best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
+        set_seed(cfg.seed)
+        r = train_rid(x, l, cfg, valid=(xv, lv), features=rid_features_for(cfg, m), progress=progress)
+        return dict(matching=m.state_dict(), rid=r.state_dict(), labels=torch.from_numpy(l), valid_labels=torch.from_numpy(lv),
+                    rid_valid_acc=torch.tensor(rid_accuracy(r, xv, lv, cfg)), text_dim=torch.tensor(T.shape[1]))
+    c = st.run("cmer", _cmer)
+    self.matching_ = self._build_matching(int(c["text_dim"])); self.rid_ = self._build_rid()
+    self.matching_.load_state_dict(c["matching"]); self.rid_.load_state_dict(c["rid"])
+    self.info_.update(rid_valid_accuracy=float(c["rid_valid_acc"]), chance=1 / cfg.n_regions, train_labels=c["labels"].numpy())
+    return mask_images(x, c["labels"].numpy(), cfg), self._mask(xv)   # training: caption-chosen masks; validation: as at test time
+
+# %% ../nbs/10_pipeline.ipynb #9c9de621
+@patch
+def _cmle_stage(self:CMG, st:Stages, T)->sp.csr_matrix:
+    "CMLE: GMM clusters of the caption embeddings (Eq. 8) and the LLE weights inside each (Eq. 9-12)."
+    cfg = self.config
+    def _cmle():
+        lab = cluster_texts(T.numpy(), k=cfg.n_text_clusters, seed=cfg.seed)
+        return dict(clusters=torch.from_numpy(np.asarray(lab, np.int64)),
+                    W=_sparse_to_dict(lle_weights(T.numpy(), lab, n_neighbors=cfg.lle_neighbors, reg=cfg.lle_reg)))
+    cm = st.run("cmle", _cmle)
+    self.info_["text_clusters"] = cm["clusters"].numpy()
+    return _dict_to_sparse(cm["W"])
+
+# %% ../nbs/10_pipeline.ipynb #994116c3
+@patch
+def _encoder_stage(self:CMG, st:Stages, x_enc, xv_enc, W, progress:bool, extra_cbs):
+    "E2^I: NT-Xent on the (masked) images, plus lambda L_global (Eq. 13) when CMLE is on."
+    cfg = self.config
+    def _enc():
+        set_seed(cfg.seed)
+        e = train_encoder(x_enc, cfg, W=W, valid=xv_enc, progress=progress, extra_cbs=extra_cbs)
+        return dict(encoder=e.state_dict(), history=torch.tensor(e.history[["train_loss", "valid_loss"]].to_numpy(np.float64)))
+    e = st.run("encoder", _enc)
+    self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(e["encoder"]); self.encoder_.eval()
+    self.info_["encoder_history"] = e["history"].numpy()
+
+# %% ../nbs/10_pipeline.ipynb #37ca6078
+@patch
+def _scorer_stage(self:CMG, x, xv_enc):
+    "Eq. 14's scorer on the RID-masked training features, and the threshold on normal validation data."
+    cfg = self.config
+    F = extract_features(self.encoder_, self._mask(x) if cfg.cmer else x)
+    self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(F)
+    self._set_offset(self.scorer_.score(extract_features(self.encoder_, xv_enc)), cfg.target_fpr)   # flag target_fpr of normal validation data
+
+# %% ../nbs/10_pipeline.ipynb #cd39f6a7
 @patch
 def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + captions)
         valid:CaptionedImages|None=None, # normal validation pairs; None = carve `val_frac` out of `train`
@@ -162,55 +167,20 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
        )->CMG:
     "Algorithm 1: train the matching model, masks and RID (CMER), LLE weights (CMLE), E2^I, and the scorer."
     cfg = self.config.validate()
-    train, valid = _normal_valid(train, valid, cfg)
-    t0, times = time.time(), {}
+    train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
+    t0, times, self.info_ = time.time(), {}, {}
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-    st = _Stages(cfg, _data_key(x, train), checkpoint, stage_cache)
-    say = print if progress and not int(os.environ.get("RANK", 0)) else (lambda *a, **k: None)   # rank 0 alone speaks
+    st = cmg_stages(cfg, x, xv, train, valid, checkpoint, stage_cache)
+    say = print if progress and not rank_distrib() else (lambda *a, **k: None)   # rank 0 alone speaks
     def timed(name, fn):
         t = time.time(); out = fn(); times[name] = round(time.time() - t, 2); say(f"[{cfg.method}] {name}: {times[name]:.1f}s"); return out
-    T = Tv = None
-    if cfg.cmer or cfg.cmle:
-        te = timed("text embeddings", lambda: st.run("text", lambda: _caption_embeddings(train, valid, cfg))); T, Tv = te["T"], te["Tv"]
+    T = Tv = W = None
     x_enc, xv_enc = x, xv
-    if cfg.cmer:
-        def _cmer():
-            set_seed(cfg.seed)
-            m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
-            l, lv = best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
-            set_seed(cfg.seed)
-            r = train_rid(x, l, cfg, valid=(xv, lv), features=rid_features_for(cfg, m), progress=progress)
-            return dict(matching=m.state_dict(), rid=r.state_dict(), labels=torch.from_numpy(l), valid_labels=torch.from_numpy(lv),
-                        rid_valid_acc=torch.tensor(rid_accuracy(r, xv, lv, cfg)), text_dim=torch.tensor(T.shape[1]))
-        c = timed("CMER (matching model, masks, RID)", lambda: st.run("cmer", _cmer))
-        self.matching_ = self._build_matching(int(c["text_dim"])); self.rid_ = self._build_rid()
-        self.matching_.load_state_dict(c["matching"]); self.rid_.load_state_dict(c["rid"])
-        self.info_["rid_valid_accuracy"] = float(c["rid_valid_acc"]); self.info_["chance"] = 1 / cfg.n_regions
-        self.info_["train_labels"] = c["labels"].numpy()
-        x_enc = mask_images(x, c["labels"].numpy(), cfg)                       # training: caption-chosen masks
-        xv_enc = self._mask(xv)                                                  # validation: as at test time
-    W = None
-    if cfg.cmle:
-        def _cmle():
-            lab = cluster_texts(T.numpy(), k=cfg.n_text_clusters, seed=cfg.seed)
-            return dict(clusters=torch.from_numpy(np.asarray(lab, np.int64)),
-                        W=_sparse_to_dict(lle_weights(T.numpy(), lab, n_neighbors=cfg.lle_neighbors, reg=cfg.lle_reg)))
-        cm = timed("CMLE (text clusters, LLE weights)", lambda: st.run("cmle", _cmle))
-        W = _dict_to_sparse(cm["W"]); self.info_["text_clusters"] = cm["clusters"].numpy()
-    def _enc():
-        set_seed(cfg.seed)
-        e = train_encoder(x_enc, cfg, W=W, valid=xv_enc, progress=progress, extra_cbs=extra_cbs)
-        return dict(encoder=e.state_dict(), history=torch.tensor(e.history[["train_loss", "valid_loss"]].to_numpy(np.float64)))
-    e = timed("anomaly encoder E2", lambda: st.run("encoder", _enc))
-    self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(e["encoder"]); self.encoder_.eval()
-    self.info_["encoder_history"] = e["history"].numpy()
-    def _score():
-        F = extract_features(self.encoder_, self._mask(x) if cfg.cmer else x)
-        s = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(F)
-        return s
-    self.scorer_ = timed("Mahalanobis scorer", _score)
-    dv = self.scorer_.score(extract_features(self.encoder_, xv_enc))
-    self.offset_ = -float(np.quantile(dv, 1 - cfg.target_fpr))                 # flag target_fpr of normal validation data
+    if cfg.cmer or cfg.cmle: T, Tv = timed("text embeddings", lambda: self._text_stage(st, train, valid))
+    if cfg.cmer: x_enc, xv_enc = timed("CMER (matching model, masks, RID)", lambda: self._cmer_stage(st, x, xv, T, Tv, progress))
+    if cfg.cmle: W = timed("CMLE (text clusters, LLE weights)", lambda: self._cmle_stage(st, T))
+    timed("anomaly encoder E2", lambda: self._encoder_stage(st, x_enc, xv_enc, W, progress, extra_cbs))
+    timed("Mahalanobis scorer", lambda: self._scorer_stage(x, xv_enc))
     self.info_.update(times=times, fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
     return self
 
@@ -275,19 +245,22 @@ def save(self:CMG, path:str|Path)->Path:
               info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str, dict, list))}))
     if self.config.cmer:
         st.update(matching=self.matching_.state_dict(), rid=self.rid_.state_dict(), text_dim=torch.tensor(self.matching_.text_dim))
-    path = Path(path)
-    if path.parent and not path.parent.exists(): path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_torch_save(st, path)
-    return path
+    return atomic_torch_save(st, path)
 
 @classmethod
 def _load(cls, path:str|Path, device=None)->CMG:
     "Read a detector written by `save` (weights only: no code is unpickled)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")
-    try: st = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable cmg_nb model file ({type(e).__name__}: {str(e)[:120]})") from None
-    if not isinstance(st, dict) or st.get("format") != "cmg_nb/1": raise ValueError(f"{path} is not a cmg_nb model file")
+    st = read_model_file(path)
+    if st.get("format") != "cmg_nb/1": raise ValueError(f"{path} is a {st.get('format')} file, not a from-scratch CMG model (use load_detector)")
+    try: return cls._from_file_state(st, device)
+    except KeyError as e: raise ValueError(f"{path}: incomplete CMG model file (no {e.args[0]!r})") from None
+    except (RuntimeError, ValueError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: the model file does not fit its own settings ({str(e).splitlines()[0][:160]})") from None
+
+@classmethod
+def _from_file_state(cls, st:dict, device=None)->CMG:
+    "Rebuild the networks from the settings stored in the file, then load their weights."
     cfg = json.loads(st["config"])
     cfg.setdefault("rid_input", "matching")      # files written before `rid_input` existed: the RID read E1's features
     self = cls(CMGConfig.from_dict(cfg))
@@ -300,4 +273,4 @@ def _load(cls, path:str|Path, device=None)->CMG:
         self.rid_ = self._build_rid(); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
     return self
 
-CMG.load = _load
+CMG.load, CMG._from_file_state = _load, _from_file_state

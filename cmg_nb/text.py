@@ -5,6 +5,7 @@
 # %% ../nbs/03_text.ipynb #7011afdb
 from __future__ import annotations
 import os, hashlib, json, tempfile, warnings, zipfile
+from .io import atomic_write
 from pathlib import Path
 import numpy as np
 import torch
@@ -173,10 +174,9 @@ class EmbeddingCache:
         "Append new rows and write the file atomically."
         self.ids = np.concatenate([self.ids, ids])
         self.emb = emb if self.emb is None else np.concatenate([self.emb, emb])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f: np.savez(f, key=np.array(self.key), ids=self.ids, emb=self.emb)
-        os.replace(tmp, self.path)
+        def _w(t):
+            with open(t, "wb") as f: np.savez(f, key=np.array(self.key), ids=self.ids, emb=self.emb)
+        atomic_write(self.path, _w, all_ranks=True)         # a cache: each process may write its own
 
 # %% ../nbs/03_text.ipynb #c3abbcb7
 def encode_texts(texts:list[str], # captions (duplicates are encoded once)

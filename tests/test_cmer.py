@@ -96,7 +96,7 @@ def test_candidates_of_a_batch_go_through_the_encoder_in_one_pass():
     x, t = _scene_batch(10)
     torch.manual_seed(0)
     model = MatchingModel(12).eval()
-    rid = train_rid(x, np.zeros(10, np.int64), CMGConfig(image_size=16, rid_epochs=0), features=model, progress=False)
+    rid = train_rid(x, np.zeros(10, np.int64), CMGConfig(image_size=16, rid_epochs=1), features=model, progress=False)
     calls = []
     model.backbone.register_forward_hook(lambda mod, inp, out: calls.append(len(inp[0])))
     best_masks(model, x, t, CMGConfig(image_size=16, n_regions=9), bs=4)
@@ -105,3 +105,51 @@ def test_candidates_of_a_batch_go_through_the_encoder_in_one_pass():
     rid.features.register_forward_hook(lambda mod, inp, out: calls.append(len(inp[0])))
     rid_select(rid, x, bs=6)
     assert calls == [6 * 4, 4 * 4]
+
+
+# --- Algorithm 1 and 2 as the paper prints them: E2 trains on caption-masked images, test images are RID-masked ---
+
+def _tiny_cmg(method="cmg", n=160):
+    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.pipeline import CMG
+    sp_ = one_class_split(make_scenes(n, size=32, seed=3), ["circle", "square", "triangle", "diamond"], seed=0)
+    cfg = CMGConfig(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32, lr=2e-3)
+    return sp_, CMG.for_method(method, cfg), cfg
+
+def _spy_train_encoder(monkeypatch):
+    "Record what `CMG.fit` hands to `train_encoder` (the images E2 trains on, the LLE weights)."
+    import cmg_nb.pipeline as P
+    seen, real = {}, P.train_encoder
+    def spy(x, cfg, W=None, valid=None, **kw):
+        seen.update(x=x.clone(), W=W, valid=None if valid is None else valid.clone()); return real(x, cfg, W=W, valid=valid, **kw)
+    monkeypatch.setattr(P, "train_encoder", spy)
+    return seen
+
+def test_algorithm1_trains_e2_on_caption_masked_images(monkeypatch):
+    "E2's training images are the images masked at CMER's caption-chosen labels (Eq. 2 with E1 and the captions), not the RID's."
+    from cmg_nb.pipeline import as_image_tensor, _caption_embeddings
+    seen = _spy_train_encoder(monkeypatch)
+    sp_, det, cfg = _tiny_cmg()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); det.fit(sp_.train, sp_.valid, progress=False)
+    x = as_image_tensor(sp_.train, cfg.image_size)
+    T = _caption_embeddings(sp_.train, sp_.valid, det.config)["T"]
+    l_caption = best_masks(det.matching_, x, T, det.config)                  # recomputed from E1 and the captions
+    np.testing.assert_array_equal(det.info_["train_labels"], l_caption)
+    torch.testing.assert_close(seen["x"], mask_images(x, l_caption, det.config))
+    l_rid = rid_select(det.rid_, x, det.config)
+    if (l_rid != l_caption).any():                                           # the RID's masks are a different set of images
+        assert not torch.equal(seen["x"], mask_images(x, l_rid, det.config))
+
+def test_algorithm2_scores_rid_masked_images():
+    "anomaly_score = Eq. 14 on E2's features of the test images masked where the RID points (no captions at test time)."
+    from cmg_nb.pipeline import as_image_tensor
+    from cmg_nb.ssd import extract_features
+    sp_, det, cfg = _tiny_cmg()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); det.fit(sp_.train, sp_.valid, progress=False)
+    xt = as_image_tensor(sp_.test, cfg.image_size)
+    expected = det.scorer_.score(extract_features(det.encoder_, mask_images(xt, rid_select(det.rid_, xt, det.config), det.config)))
+    np.testing.assert_allclose(det.anomaly_score(sp_.test), expected, rtol=1e-5, atol=1e-6)
+    unmasked = det.scorer_.score(extract_features(det.encoder_, xt))
+    assert not np.allclose(unmasked, expected)                               # masking the test images changes the scores

@@ -67,8 +67,8 @@ def test_score_heatmap_same_stems(scenes_folder, model_file, tmp_path):
     other = tmp_path / "other"; other.mkdir(); shutil.copy(root / "imgs" / "s005.png", other / "s000.png")
     r = cmg("score", "--model", model_file, "--heatmap", tmp_path / "hm", root / "imgs" / "s000.png", other / "s000.png")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (tmp_path / "hm").iterdir()) == ["s000.png", "s000_2.png"]
-    assert "wrote 2 heatmap(s)" in r.stdout
+    assert sorted(p.name for p in (tmp_path / "hm").iterdir()) == ["s000.npy", "s000.png", "s000_2.npy", "s000_2.png"]
+    assert "wrote 2 heatmap(s)" in r.stderr and "heatmap" in r.stdout.splitlines()[0]   # status on stderr, data on stdout
 
 @pytest.mark.parametrize("extra,msg", [
     (["--grid", "0"], "--grid must be >= 1"),

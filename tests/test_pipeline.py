@@ -68,10 +68,11 @@ def test_cli_fit_score_evaluate(folder, model, tmp_path):
     ims = sorted((folder / "img").glob("*.png"))[:3]
     r = cmg("score", "--model", model, *ims)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.strip().splitlines()
-    assert len(lines) == 3 and all(l.split("\t")[2] in ("normal", "anomaly") for l in lines)
+    head, *lines = r.stdout.strip().splitlines()                        # CSV with a header; status goes to stderr
+    assert head == "path,anomaly_score,verdict" and len(lines) == 3 and all(l.split(",")[2] in ("normal", "anomaly") for l in lines)
     js = json.loads(cmg("score", "--model", model, "--json", *ims).stdout)
-    assert [round(x["anomaly_score"], 4) for x in js["results"]] == [float(l.split("\t")[1]) for l in lines]
+    np.testing.assert_allclose([x["anomaly_score"] for x in js["results"]], [float(l.split(",")[1]) for l in lines], rtol=1e-5)
+    assert [x["path"] for x in js["results"]] == [l.split(",")[0] for l in lines] == list(map(str, ims))
     r = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "ssd,cmg", "--seeds", "2",
             "--json", tmp_path / "res.json", *FLAGS)
     assert r.returncode == 0, r.stderr
@@ -85,11 +86,11 @@ def test_cli_bad_input(folder, model, tmp_path, case):
     (tmp_path / "junk.cmg").write_bytes(b"not a model")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
     args, msg = {
-        "unknown_group": (["fit", "--data", folder, "--normal-groups", "circle,hexagon", "--out", tmp_path / "o.cmg", *FLAGS], "unknown normal group(s): 'hexagon'"),
+        "unknown_group": (["fit", "--data", folder, "--normal-groups", "circle,hexagon", "--out", tmp_path / "o.cmg", "--method", "cmg", *FLAGS], "unknown normal group(s): 'hexagon'"),
         "missing_folder": (["evaluate", "--data", tmp_path / "nope", "--normal-groups", "a", *FLAGS], "data folder not found"),
         "bad_model": (["score", "--model", tmp_path / "junk.cmg", folder / "img/0.png"], "not a readable cmg_nb model file"),
         "bad_image": (["score", "--model", model, folder / "img/0.png", tmp_path / "bad.png"], "cannot decode image"),
-        "model_is_dir": (["fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path, *FLAGS], "is a folder"),
+        "model_is_dir": (["fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path, "--method", "cmg", *FLAGS], "is a folder"),
     }[case]
     r = cmg(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
