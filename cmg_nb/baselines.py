@@ -4,28 +4,27 @@
 
 # %% ../nbs/13_baselines.ipynb #634fe50a
 from __future__ import annotations
-import time, tempfile, warnings
+import time, json, tempfile, warnings
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
+from .core import CMGConfig, set_seed, get_device
+from .data import CaptionedImages, tensor_dls   # first: it silences fastai's import-time torch.jit deprecation warning
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.tracker import EarlyStoppingCallback
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
-from .core import CMGConfig, set_seed, get_device
-from .data import CaptionedImages, tensor_dls
 from .backbones import image_backbone
 from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
 from .training import fit_learner
-from .scoring import MahalanobisScorer
-from .detector import make_scorer
-from .pipeline import as_image_tensor, _Stages, _data_key, _normal_valid, _caption_embeddings
+from .detector import Detector, make_scorer, scorer_from_state, normal_valid, register, as_image_tensor
+from .pipeline import caption_embeddings, cmg_stages
 
 # %% auto #0
 __all__ = ['cmda_partners', 'cmda_mix_weights', 'cmda_mix', 'CMDAModel', 'CMDALoss', 'CMDA', 'hopfield_energy', 'she_score',
-           'SHEClassifier', 'CropFlip', 'SHE']
+           'stored_patterns', 'SHEClassifier', 'CropFlip', 'SHE']
 
 # %% ../nbs/13_baselines.ipynb #614c9fdc
 def cmda_partners(n:int, # batch size (>= 2)
@@ -38,6 +37,7 @@ def cmda_partners(n:int, # batch size (>= 2)
     pi[p] = p.roll(-1)
     return pi
 
+# %% ../nbs/13_baselines.ipynb #c1ddd959
 def cmda_mix_weights(u:torch.Tensor, # (B, d) L2-normalised image embeddings
                      w:torch.Tensor, # (B, d) L2-normalised caption embeddings, row i pairs with u[i]
                      partner:torch.Tensor, # (B,) index of each image's partner
@@ -49,6 +49,7 @@ def cmda_mix_weights(u:torch.Tensor, # (B, d) L2-normalised image embeddings
     other = (u * w[partner]).sum(1)
     return torch.sigmoid((own - other) / tau)
 
+# %% ../nbs/13_baselines.ipynb #388594d4
 def cmda_mix(x:torch.Tensor, # (B, ...) images (or caption embeddings)
              lam:torch.Tensor, # (B,) mixing weights
              partner:torch.Tensor, # (B,) partner indices
@@ -70,6 +71,7 @@ class CMDAModel(nn.Module):
     def embed_image(self, h): "u = q(h), L2-normalised."; return F.normalize(self.image_head(h), dim=-1)
     def embed_text(self, t): "w = p(t), L2-normalised."; return F.normalize(self.text_proj(t), dim=-1)
 
+# %% ../nbs/13_baselines.ipynb #da543420
 class CMDALoss(Callback):
     "Add alpha x (L_IT + L_mix) to each training batch's NT-Xent loss; record both terms per epoch."
     order = 10
@@ -95,48 +97,74 @@ class CMDALoss(Callback):
         self._it += l_it.item(); self._mix += l_mix.item(); self._n += 1
 
 # %% ../nbs/13_baselines.ipynb #6d43fe05
-class CMDA:
+class CMDA(Detector):
     "CMDA baseline: SimCLR + image-text contrastive term + caption-weighted image mixing; Mahalanobis score (no labels)."
-    uses_labels = False
     def __init__(self, config:CMGConfig|None=None, # `epochs`, `lr`, `batch_size`, `backbone`, `feat_dim`, `tau`, `text_encoder`, ...
                  seed:int=0, # the run's seed (replaces `config.seed`)
                  alpha:float=1., # weight of the image-text terms
                 ):
         self.config = (config or CMGConfig()).replace(seed=int(seed))
-        self.alpha, self.encoder_, self.scorer_, self.info_ = alpha, None, None, {}
-    def __repr__(self): return f"CMDA(alpha={self.alpha}, fitted={self.scorer_ is not None})"
+        self.alpha, self.encoder_, self.scorer_, self.offset_, self.info_ = float(alpha), None, None, None, {}
+    def __repr__(self): return f"CMDA(alpha={self.alpha}, fitted={self.is_fitted})"
 
-    def fit(self, train:CaptionedImages, # normal training pairs
-            valid:CaptionedImages|None=None, # normal validation pairs (best epoch by validation NT-Xent)
-            stage_cache:dict|None=None, # shares the caption embeddings with other detectors
-            progress:bool=True, # fastai's progress bar and epoch table
-            extra_cbs:list|None=None, # more fastai callbacks for the encoder's fit (e.g. `EpochAUROC`)
-           )->"CMDA":
-        "Train the encoder with L_SimCLR + alpha (L_IT + L_mix) and fit the Mahalanobis scorer on the training features."
-        cfg = self.config.validate(); t0 = time.time()
-        train, valid = _normal_valid(train, valid, cfg)
-        x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-        T = _Stages(cfg, _data_key(x, train), None, stage_cache).run("text", lambda: _caption_embeddings(train, valid, cfg))["T"]
-        set_seed(cfg.seed)
-        cmda = CMDALoss(T.float(), self.alpha, cfg.tau, cfg.seed)
-        learn = ssd_learner(x, cfg, valid=xv, cbs=[cmda])
-        learn.model = CMDAModel(learn.model, T.shape[1], cfg.feat_dim)
-        best = KeepBest()
-        fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best] + list(extra_cbs or []), progress=progress)
-        self.encoder_ = learn.model.encoder.eval()
-        self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(extract_features(self.encoder_, x))
-        self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), loss_terms=cmda.history,
-                          fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
-        return self
+# %% ../nbs/13_baselines.ipynb #14d6f8b1
+@patch
+def fit(self:CMDA, train:CaptionedImages, # normal training pairs
+        valid:CaptionedImages|None=None, # normal validation pairs (best epoch by validation NT-Xent; the threshold)
+        stage_cache:dict|None=None, # shares the caption embeddings with other detectors
+        progress:bool=True, # fastai's progress bar and epoch table
+        extra_cbs:list|None=None, # more fastai callbacks for the encoder's fit (e.g. `EpochAUROC`)
+       )->CMDA:
+    "Train the encoder with L_SimCLR + alpha (L_IT + L_mix), fit the Mahalanobis scorer on the training features, set `offset_`."
+    cfg = self.config.validate(); t0 = time.time()
+    train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
+    x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
+    T = cmg_stages(cfg, x, xv, train, valid, cache=stage_cache).run("text", lambda: caption_embeddings(train, valid, cfg.text_encoder))["T"]
+    set_seed(cfg.seed)
+    cmda = CMDALoss(T.float(), self.alpha, cfg.tau, cfg.seed)
+    learn = ssd_learner(x, cfg, valid=xv, cbs=[cmda])
+    learn.model = CMDAModel(learn.model, T.shape[1], cfg.feat_dim)
+    best = KeepBest()
+    fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best] + list(extra_cbs or []), progress=progress)
+    self.encoder_ = learn.model.encoder.eval()
+    self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(extract_features(self.encoder_, x))
+    self._set_offset(self.scorer_.score(extract_features(self.encoder_, xv)), cfg.target_fpr)
+    self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), loss_terms=cmda.history,
+                      fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
+    return self
 
-    def features(self, images)->np.ndarray:
-        "Encoder features h of images (as scored)."
-        if self.encoder_ is None: raise RuntimeError("CMDA is not fitted yet: call fit()")
-        return extract_features(self.encoder_, as_image_tensor(images, self.config.image_size))
+# %% ../nbs/13_baselines.ipynb #c9a980fc
+@patch
+def features(self:CMDA, images)->np.ndarray:
+    "Encoder features h of images (as scored)."
+    self._check_fitted()
+    return extract_features(self.encoder_, as_image_tensor(images, self.config.image_size))
 
-    def anomaly_score(self, images)->np.ndarray:
-        "Eq. 14 on CMDA's features: higher = more anomalous."
-        return self.scorer_.score(self.features(images))
+# %% ../nbs/13_baselines.ipynb #4f098996
+@patch
+def anomaly_score(self:CMDA, images)->np.ndarray:
+    "Eq. 14 on CMDA's features: higher = more anomalous."
+    self._check_fitted()
+    return self.scorer_.score(self.features(images))
+
+# %% ../nbs/13_baselines.ipynb #45216a2f
+@patch
+def _state(self:CMDA)->dict:
+    "What `save` writes besides the threshold: settings, the encoder's weights and the scorer's state."
+    return dict(config=json.dumps(self.config.to_dict()), alpha=self.alpha, info=json.dumps(self.info_, default=float),
+                encoder_config=json.dumps(self.encoder_.config), encoder=self.encoder_.state_dict(),
+                scorer={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()})
+
+def _cmda_from_state(cls, st:dict)->CMDA:
+    cfg = CMGConfig.from_dict(json.loads(st["config"]))
+    self = cls(cfg, seed=cfg.seed, alpha=st["alpha"])
+    self.encoder_ = AnomalyEncoder(**json.loads(st["encoder_config"])); self.encoder_.load_state_dict(st["encoder"]); self.encoder_.eval()
+    self.scorer_ = scorer_from_state(cfg.scorer or "maha", {k: v.numpy() for k, v in st["scorer"].items()})
+    self.info_ = json.loads(st["info"])
+    return self
+
+CMDA._from_state = classmethod(_cmda_from_state)
+register("cmda", CMDA);
 
 # %% ../nbs/13_baselines.ipynb #bdd98da7
 def hopfield_energy(xi, # (M, D) state patterns (test features)
@@ -150,6 +178,7 @@ def hopfield_energy(xi, # (M, D) state patterns (test features)
     if not beta > 0: raise ValueError(f"beta must be > 0, got {beta}")
     return (-torch.logsumexp(beta * xi @ S.T, dim=1) / beta).numpy()
 
+# %% ../nbs/13_baselines.ipynb #9e656a83
 def she_score(xi, # (M, D) penultimate features of the test images
               pred, # (M,) predicted class of each image
               patterns, # (K, D) stored pattern of each class
@@ -159,7 +188,22 @@ def she_score(xi, # (M, D) penultimate features of the test images
     if len(pred) != len(xi): raise ValueError(f"{len(xi)} features but {len(pred)} predictions")
     return -np.einsum("md,md->m", xi, S[pred])                     # hopfield_energy with one stored pattern per image
 
-# %% ../nbs/13_baselines.ipynb #73a6deb2
+# %% ../nbs/13_baselines.ipynb #c35fc7b1
+def stored_patterns(feats, # (N, D) penultimate features of the training items
+                    pred, # (N,) the classifier's class of each item
+                    y, # (N,) each item's true class, 0..K-1
+                    n_classes:int, # K
+                   )->tuple:
+    "((K, D) patterns, fallback classes): each class's mean feature over its correctly classified items (all its items if none is)."
+    feats, pred, y = np.asarray(feats, dtype=np.float64), np.asarray(pred), np.asarray(y)
+    pats, fallback = [], []
+    for k in range(n_classes):
+        ok = (pred == k) & (y == k)
+        if not ok.any(): fallback.append(k); ok = y == k
+        pats.append(feats[ok].mean(0))
+    return np.stack(pats), fallback
+
+# %% ../nbs/13_baselines.ipynb #238ec7b0
 class SHEClassifier(nn.Module):
     "Backbone (penultimate features xi) + linear classifier over the normal groups."
     def __init__(self, n_classes:int, backbone:str="resnet18", small_input:bool=True):
@@ -169,19 +213,21 @@ class SHEClassifier(nn.Module):
     def features(self, x): "Penultimate features xi."; return self.backbone(x)
     def forward(self, x): "Class logits."; return self.fc(self.backbone(x))
 
-class CropFlip(Callback):
-    "Training-time augmentation for the classifier: random resized crops (50-100% of the area) and flips."
-    order = -5
-    def before_batch(self):
-        if self.training: self.learn.xb = (simclr_augment(self.xb[0], crop_scale=(0.5, 1.), jitter_p=0., gray_p=0.),)
-
 @torch.no_grad()
 def _logits_features(model, x, bs=256):
     dev = next(model.parameters()).device; model.eval()
     out = [(lambda f: (model.fc(f).cpu(), f.cpu()))(model.features(x[i:i + bs].to(dev))) for i in range(0, len(x), bs)]
     return torch.cat([o[0] for o in out]).numpy(), torch.cat([o[1] for o in out]).double().numpy()
 
-class SHE:
+# %% ../nbs/13_baselines.ipynb #1a57746c
+class CropFlip(Callback):
+    "Training-time augmentation for the classifier: random resized crops (50-100% of the area) and flips."
+    order = -5
+    def before_batch(self):
+        if self.training: self.learn.xb = (simclr_augment(self.xb[0], crop_scale=(0.5, 1.), jitter_p=0., gray_p=0.),)
+
+# %% ../nbs/13_baselines.ipynb #1a782b41
+class SHE(Detector):
     "SHE baseline (uses labels): classifier on the normal groups, per-group stored patterns, Hopfield-energy score."
     uses_labels = True
     def __init__(self, config:CMGConfig|None=None, # `epochs`, `lr`, `batch_size`, `backbone`, `image_size`, `device`, ...
@@ -192,63 +238,97 @@ class SHE:
                 ):
         if mode not in ("predicted", "all"): raise ValueError(f"mode must be 'predicted' or 'all', got {mode!r}")
         self.config = (config or CMGConfig()).replace(seed=int(seed))
-        self.mode, self.beta, self.patience = mode, beta, patience
-        self.model_, self.patterns_, self.classes_, self.info_ = None, None, None, {}
-    def __repr__(self): return f"SHE(mode={self.mode!r}, fitted={self.patterns_ is not None})"
+        self.mode, self.beta, self.patience = mode, float(beta), int(patience)
+        self.model_, self.patterns_, self.classes_, self.offset_, self.info_ = None, None, None, None, {}
+    def __repr__(self): return f"SHE(mode={self.mode!r}, fitted={self.is_fitted})"
 
-    def fit(self, train:CaptionedImages, # normal training items; their `groups` are the labels
-            valid:CaptionedImages|None=None, # normal validation items (early stopping on their loss)
-            stage_cache:dict|None=None, # unused (the protocol's argument)
-            progress:bool=True, # fastai's progress bar and epoch table
-            extra_cbs:list|None=None, # more fastai callbacks for the classifier's fit
-           )->"SHE":
-        "Train the classifier on the group labels, then store each group's mean feature of correctly classified training items."
-        cfg = self.config.validate(); t0 = time.time()
-        train, valid = _normal_valid(train, valid, cfg)
-        self.classes_ = sorted(set(train.groups.tolist()))
-        if len(self.classes_) < 2:
-            raise ValueError(f"SHE trains a classifier on the normal groups' labels and needs at least 2 normal groups, got {self.classes_}")
-        idx = {g: k for k, g in enumerate(self.classes_)}
-        keep = np.isin(valid.groups, self.classes_)
-        if keep.sum() < 2: raise ValueError("SHE: fewer than 2 validation items belong to the training groups")
-        valid = valid.subset(keep)
-        x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-        y, yv = (torch.tensor([idx[g] for g in d.groups]) for d in (train, valid))
-        set_seed(cfg.seed)
-        dls = tensor_dls(x, y, valid=(xv, yv), bs=cfg.batch_size, seed=cfg.seed, device=get_device(cfg.device))
-        learn = Learner(dls, SHEClassifier(len(self.classes_), cfg.backbone), loss_func=nn.CrossEntropyLoss(), opt_func=Adam,
-                        lr=cfg.lr, metrics=accuracy, cbs=[CropFlip()], path=tempfile.mkdtemp(prefix="cmg_she_"), model_dir=".")
-        best = KeepBest()
-        fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best, EarlyStoppingCallback(patience=self.patience)] + list(extra_cbs or []), progress=progress)
-        self.model_ = learn.model.eval()
-        logits, feats = _logits_features(self.model_, x)
-        pred, y = logits.argmax(1), y.numpy()
-        pats, fallback = [], []
-        for k in range(len(self.classes_)):
-            ok = (pred == k) & (y == k)
-            if not ok.any(): fallback.append(self.classes_[k]); ok = y == k
-            pats.append(feats[ok].mean(0))
-        if fallback: warnings.warn(f"SHE: no correctly classified training item in group(s) {fallback}; their stored pattern is the mean of all their items")
-        self.patterns_ = np.stack(pats)
-        self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), train_accuracy=float((pred == y).mean()),
-                          valid_accuracy=float((_logits_features(self.model_, xv)[0].argmax(1) == yv.numpy()).mean()),
-                          fallback_groups=fallback, epochs_run=len(learn.recorder.values),
-                          fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
-        return self
+# %% ../nbs/13_baselines.ipynb #beee6509
+@patch
+def _labelled(self:SHE, train:CaptionedImages, valid:CaptionedImages|None)->tuple:
+    "(train, valid, x, xv, y, yv): the normal split, float images and group indices; sets `classes_`."
+    cfg = self.config
+    train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
+    self.classes_ = sorted(set(train.groups.tolist()))
+    if len(self.classes_) < 2:
+        raise ValueError(f"SHE trains a classifier on the normal groups' labels and needs at least 2 normal groups, got {self.classes_}")
+    keep = np.isin(valid.groups, self.classes_)
+    if keep.sum() < 2: raise ValueError("SHE: fewer than 2 validation items belong to the training groups")
+    valid = valid.subset(keep)
+    idx = {g: k for k, g in enumerate(self.classes_)}
+    y, yv = (torch.tensor([idx[g] for g in d.groups]) for d in (train, valid))
+    return train, valid, as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size), y, yv
 
-    def features(self, images)->np.ndarray:
-        "Penultimate features xi of images."
-        if self.model_ is None: raise RuntimeError("SHE is not fitted yet: call fit()")
-        return _logits_features(self.model_, as_image_tensor(images, self.config.image_size))[1]
+# %% ../nbs/13_baselines.ipynb #e90205c0
+@patch
+def fit(self:SHE, train:CaptionedImages, # normal training items; their `groups` are the labels
+        valid:CaptionedImages|None=None, # normal validation items (early stopping on their loss; the threshold)
+        stage_cache:dict|None=None, # unused (the protocol's argument)
+        progress:bool=True, # fastai's progress bar and epoch table
+        extra_cbs:list|None=None, # more fastai callbacks for the classifier's fit
+       )->SHE:
+    "Train the classifier on the group labels, store each group's pattern (`stored_patterns`), set `offset_`."
+    cfg = self.config.validate(); t0 = time.time()
+    train, valid, x, xv, y, yv = self._labelled(train, valid)
+    set_seed(cfg.seed)
+    dls = tensor_dls(x, y, valid=(xv, yv), bs=cfg.batch_size, seed=cfg.seed, device=get_device(cfg.device))
+    learn = Learner(dls, SHEClassifier(len(self.classes_), cfg.backbone), loss_func=nn.CrossEntropyLoss(), opt_func=Adam,
+                    lr=cfg.lr, metrics=accuracy, cbs=[CropFlip()], path=tempfile.mkdtemp(prefix="cmg_she_"), model_dir=".")
+    best = KeepBest()
+    fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best, EarlyStoppingCallback(patience=self.patience)] + list(extra_cbs or []), progress=progress)
+    self.model_ = learn.model.eval()
+    logits, feats = _logits_features(self.model_, x)
+    pred, y = logits.argmax(1), y.numpy()
+    self.patterns_, fb = stored_patterns(feats, pred, y, len(self.classes_))
+    fallback = [self.classes_[k] for k in fb]
+    if fallback: warnings.warn(f"SHE: no correctly classified training item in group(s) {fallback}; their stored pattern is the mean of all their items")
+    self._set_offset(self._score(xv), cfg.target_fpr)
+    self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), train_accuracy=float((pred == y).mean()),
+                      valid_accuracy=float((_logits_features(self.model_, xv)[0].argmax(1) == yv.numpy()).mean()),
+                      fallback_groups=fallback, epochs_run=len(learn.recorder.values),
+                      fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
+    return self
 
-    def predict_group(self, images)->np.ndarray:
-        "The classifier's group for each image (an anomaly gets some normal group too)."
-        if self.model_ is None: raise RuntimeError("SHE is not fitted yet: call fit()")
-        return np.array(self.classes_, dtype=object)[_logits_features(self.model_, as_image_tensor(images, self.config.image_size))[0].argmax(1)]
+# %% ../nbs/13_baselines.ipynb #00aee442
+@patch
+def _score(self:SHE, x:torch.Tensor)->np.ndarray:
+    "The energy of float images (the chosen `mode`)."
+    logits, xi = _logits_features(self.model_, x)
+    if self.mode == "all": return hopfield_energy(xi, self.patterns_, self.beta)
+    return she_score(xi, logits.argmax(1), self.patterns_)
 
-    def anomaly_score(self, images)->np.ndarray:
-        "Hopfield energy of each image's features against the stored patterns: higher = more anomalous."
-        if self.model_ is None: raise RuntimeError("SHE is not fitted yet: call fit()")
-        logits, xi = _logits_features(self.model_, as_image_tensor(images, self.config.image_size))
-        if self.mode == "all": return hopfield_energy(xi, self.patterns_, self.beta)
-        return she_score(xi, logits.argmax(1), self.patterns_)
+@patch
+def anomaly_score(self:SHE, images)->np.ndarray:
+    "Hopfield energy of each image's features against the stored patterns: higher = more anomalous."
+    self._check_fitted()
+    return self._score(as_image_tensor(images, self.config.image_size))
+
+# %% ../nbs/13_baselines.ipynb #a885de12
+@patch
+def features(self:SHE, images)->np.ndarray:
+    "Penultimate features xi of images."
+    self._check_fitted()
+    return _logits_features(self.model_, as_image_tensor(images, self.config.image_size))[1]
+
+# %% ../nbs/13_baselines.ipynb #a1c6ac71
+@patch
+def predict_group(self:SHE, images)->np.ndarray:
+    "The classifier's group for each image (an anomaly gets some normal group too)."
+    self._check_fitted()
+    return np.array(self.classes_, dtype=object)[_logits_features(self.model_, as_image_tensor(images, self.config.image_size))[0].argmax(1)]
+
+# %% ../nbs/13_baselines.ipynb #7ec56f5e
+@patch
+def _state(self:SHE)->dict:
+    "What `save` writes besides the threshold: settings, groups, the classifier's weights and the stored patterns."
+    meta = dict(config=self.config.to_dict(), mode=self.mode, beta=self.beta, patience=self.patience, classes=self.classes_, info=self.info_)
+    return dict(meta=json.dumps(meta, default=float), model=self.model_.state_dict(), patterns=torch.from_numpy(self.patterns_))
+
+def _she_from_state(cls, st:dict)->SHE:
+    m = json.loads(st["meta"]); cfg = CMGConfig.from_dict(m["config"])
+    self = cls(cfg, seed=cfg.seed, mode=m["mode"], beta=m["beta"], patience=m["patience"])
+    self.classes_, self.info_, self.patterns_ = m["classes"], m["info"], st["patterns"].numpy()
+    self.model_ = SHEClassifier(len(self.classes_), cfg.backbone); self.model_.load_state_dict(st["model"]); self.model_.eval()
+    return self
+
+SHE._from_state = classmethod(_she_from_state)
+register("she", SHE);

@@ -9,6 +9,8 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
+import warnings
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
@@ -69,6 +71,7 @@ def cross_modal_contrastive_loss(z_text:torch.Tensor, # (N, d) caption embedding
 # %% ../nbs/04_contrastive.ipynb #fd365d47
 class MatchingModel(nn.Module):
     "E1: ResNet image encoder with a 128-d head, and a 2048-ReLU-128 projector over frozen caption embeddings."
+    title = "matching model E1 (Eq. 1)"   # the heading of its training table
     def __init__(self,
                  text_dim:int, # size of the frozen caption embeddings (384 for MiniLM, 768 for BERT)
                  backbone:str="resnet18", # torchvision ResNet name (see `image_backbone`)

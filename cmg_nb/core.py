@@ -11,7 +11,7 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig']
+__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table']
 
 # %% ../nbs/00_core.ipynb #ef688b44
 def set_seed(seed:int, # the seed for `random`, `numpy` and `torch` (all devices)
@@ -102,6 +102,15 @@ class CMGConfig:
     def replace(self, **kw)->"CMGConfig":
         "A copy with some settings changed (and validated)."
         return CMGConfig.from_dict({**self.to_dict(), **kw})
+
+# %% ../nbs/00_core.ipynb #a1d3b14c
+def settings_table(cls=None)->str:
+    "A Markdown table of a settings dataclass (default `CMGConfig`): name, type, default and the comment beside each field."
+    from fastcore.docments import docments
+    cls = cls or CMGConfig
+    docs = docments(cls)
+    rows = [f"| `{f.name}` | `{f.type}` | `{f.default!r}` | {(docs.get(f.name) or '').replace('|', '/')} |" for f in fields(cls)]
+    return "\n".join(["| setting | type | default | meaning |", "|---|---|---|---|", *rows])
 
 # %% ../nbs/00_core.ipynb #4f4dc81d
 def _type_error(name:str, want, v)->str|None:

@@ -4,11 +4,12 @@
 
 # %% ../nbs/09a_detector.ipynb #bd7c87ea
 from __future__ import annotations
-import os, json, hashlib, importlib
+import os, json, copy, math, hashlib, importlib, dataclasses, functools
 from pathlib import Path
 import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
+from sklearn.base import BaseEstimator, OutlierMixin
 from PIL import Image
 from .data import CaptionedImages, read_image, resize_image, to_float_tensor, image_files
 from .io import atomic_torch_save, atomic_write_json
@@ -22,15 +23,27 @@ __all__ = ['DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector
 class NotFittedError(RuntimeError):
     "A detector was used before `fit` (or `load`)."
 
-class Detector:
+class Detector(OutlierMixin, BaseEstimator):
     "Base of cmg_nb's anomaly detectors: `anomaly_score` (higher = more anomalous) plus `offset_` give scikit-learn's outlier API."
     uses_labels = False   # True for methods that see the normal groups' labels (marked † in tables)
     offset_ = None
+    _repr_html_ = None    # plain text in notebooks (scikit-learn's HTML diagram shows nothing useful for one `config`)
     def anomaly_score(self, images)->np.ndarray: raise NotImplementedError
     @property
     def is_fitted(self)->bool: "True once `fit` or `load` has set the threshold."; return self.offset_ is not None
     def _check_fitted(self):
         if not self.is_fitted: raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit() or {type(self).__name__}.load()")
+    def __sklearn_is_fitted__(self)->bool: return self.is_fitted
+    def __init_subclass__(cls, **kw):
+        "Every subclass records the arguments it was built with (deep-copied), so that `clone` can build it again."
+        super().__init_subclass__(**kw)
+        init = cls.__dict__.get("__init__")
+        if init is None: return
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            if type(self) is cls: self._init_args = copy.deepcopy((args, kwargs))
+            init(self, *args, **kwargs)
+        cls.__init__ = __init__
 
 # %% ../nbs/09a_detector.ipynb #7eb4a0ca
 from fastcore.basics import patch
@@ -61,6 +74,57 @@ def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validati
     s = np.asarray(valid_scores, dtype=np.float64)
     if not len(s): raise ValueError("no normal validation scores to set the threshold")
     self.offset_ = -float(np.quantile(s, 1 - target_fpr))
+    self.decision_scores_ = s                                        # PyOD's name; kept for `predict_proba` and `labels_`
+
+# %% ../nbs/09a_detector.ipynb #4c9e360f
+@patch
+def get_params(self:Detector, deep:bool=True)->dict:
+    "scikit-learn's parameters: the one `config` that holds every setting."
+    return dict(config=self.config)
+
+@patch
+def set_params(self:Detector, **params)->Detector:
+    "Replace `config`, or change some of its settings by name (`set_params(epochs=5)`); checked like any setting."
+    cfg = params.pop("config", self.config)
+    names = {f.name for f in dataclasses.fields(cfg)}
+    bad = sorted(set(params) - names)
+    if bad: raise ValueError(f"{type(self).__name__}: unknown setting(s) {', '.join(bad)}")
+    cfg = dataclasses.replace(cfg, **params) if params else cfg
+    self.config = cfg.validate() if hasattr(cfg, "validate") else cfg
+    return self
+
+@patch
+def __sklearn_clone__(self:Detector)->Detector:
+    "An unfitted detector built as this one was, with a copy of its current settings (what `sklearn.base.clone` returns)."
+    args, kwargs = copy.deepcopy(getattr(self, "_init_args", ((), {})))
+    cfg, names = copy.deepcopy(self.config), {f.name for f in dataclasses.fields(self.config)}
+    kwargs = {k: (getattr(cfg, k) if k in names else v) for k, v in kwargs.items()}   # e.g. seed=: the current setting
+    if args: args = (cfg, *args[1:])
+    else: kwargs["config"] = cfg
+    return type(self)(*args, **kwargs)
+
+# %% ../nbs/09a_detector.ipynb #27e5700d
+@patch(as_prop=True)
+def threshold_(self:Detector)->float:
+    "PyOD's threshold: the anomaly score above which `predict` flags an image (`-offset_`)."
+    self._check_fitted(); return -self.offset_
+
+@patch(as_prop=True)
+def labels_(self:Detector)->np.ndarray:
+    "PyOD's labels of the normal validation images: 1 = flagged as anomaly, 0 = normal."
+    self._check_fitted(); return (self.decision_scores_ > self.threshold_).astype(int)
+
+@patch
+def predict_proba(self:Detector, images, method:str="linear", # PyOD's "linear" (min-max of `decision_scores_`) or "unify"
+                 )->np.ndarray:
+    "P(normal) and P(anomaly) per image (two columns), from the anomaly score scaled as PyOD does."
+    self._check_fitted()
+    ref, s = np.asarray(self.decision_scores_, np.float64), np.asarray(self.anomaly_score(images), np.float64)
+    if method == "linear": p = (s - ref.min()) / max(ref.max() - ref.min(), 1e-12)
+    elif method == "unify": p = np.vectorize(math.erf)((s - ref.mean()) / (max(ref.std(), 1e-12) * math.sqrt(2)))
+    else: raise ValueError(f"method must be 'linear' or 'unify', got {method!r}")
+    p = p.clip(0, 1)
+    return np.stack([1 - p, p], 1)
 
 # %% ../nbs/09a_detector.ipynb #68aab42a
 DETECTOR_FORMAT = "cmg_nb/detector/1"
@@ -71,6 +135,7 @@ def save(self:Detector, path:str|Path)->Path:
     self._check_fitted()
     cls = type(self)
     st = dict(format=DETECTOR_FORMAT, cls=f"{cls.__module__}:{cls.__qualname__}", offset=torch.tensor(self.offset_, dtype=torch.float64), **self._state())
+    if getattr(self, "decision_scores_", None) is not None: st["decision_scores"] = torch.as_tensor(np.asarray(self.decision_scores_, np.float64))
     return atomic_torch_save(st, path)
 
 # %% ../nbs/09a_detector.ipynb #01c6e11b
@@ -91,7 +156,9 @@ def _load(cls, path:str|Path)->Detector:
     if not mod.startswith("cmg_nb."): raise ValueError(f"{path}: detector class {st['cls']!r} is not one of cmg_nb's")
     k = getattr(importlib.import_module(mod), name)
     if not (isinstance(k, type) and issubclass(k, cls)): raise ValueError(f"{path} holds a {st['cls']}, not a {cls.__name__}")
-    try: det = k._from_state(st); det.offset_ = float(st["offset"])
+    try:
+        det = k._from_state(st); det.offset_ = float(st["offset"])
+        if "decision_scores" in st: det.decision_scores_ = st["decision_scores"].numpy()
     except KeyError as e: raise ValueError(f"{path}: incomplete {name} model file (no {e.args[0]!r})") from None
     except (RuntimeError, ValueError, TypeError) as e: raise ValueError(f"{path}: the {name} model file does not fit its own settings ({str(e).splitlines()[0][:160]})") from None
     return det

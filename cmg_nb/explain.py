@@ -10,12 +10,12 @@ import torch
 from fastcore.basics import patch
 from .data import read_image
 from .masking import grid_masks, masked_candidates, MASK_MODES
-from .pipeline import CMG, as_image_tensor
+from .detector import Detector, as_image_tensor
 
 # %% auto #0
 __all__ = ['region_contributions', 'heatmap_pixels', 'plot_heatmap', 'heatmap_object_report']
 
-# %% ../nbs/19_explain.ipynb #a860a4fc
+# %% ../nbs/19_explain.ipynb #b03f9317
 def _as_batch(images, size:int)->tuple[torch.Tensor, bool]:
     "Float (N, 3, size, size) images and whether a single image was given."
     single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim == 3) \
@@ -23,6 +23,7 @@ def _as_batch(images, size:int)->tuple[torch.Tensor, bool]:
     if single: images = images[None] if isinstance(images, torch.Tensor) else ([images] if isinstance(images, np.ndarray) else [read_image(images)])
     return as_image_tensor(images, size), single
 
+# %% ../nbs/19_explain.ipynb #7ca4d151
 def region_contributions(detector, # anything with `anomaly_score(float images)` and `config.image_size`, e.g. a fitted `CMG`
                          images, # one image (path, HxWx3 uint8 array) or many (CaptionedImages, array, list of paths)
                          grid:int=4, # r: an r x r grid of regions
@@ -44,8 +45,9 @@ def region_contributions(detector, # anything with `anomaly_score(float images)`
     if absolute: c = np.abs(c)
     return c[0] if single else c
 
+# %% ../nbs/19_explain.ipynb #5a506b3e
 @patch
-def explain(self:CMG, images, # one image (path, HxWx3 uint8 array) or many
+def explain(self:Detector, images, # one image (path, HxWx3 uint8 array) or many
             grid:int=4, # r: an r x r grid of regions
             mode:str|None=None, # "hard" or "soft"; None = the config's `mask_mode`
             absolute:bool=False, # |contribution|: the score's sensitivity to each region (see the measurement below)
@@ -54,7 +56,7 @@ def explain(self:CMG, images, # one image (path, HxWx3 uint8 array) or many
     self._check_fitted()
     return region_contributions(self, images, grid, mode or self.config.mask_mode, self.config.soft_scale, absolute=absolute)
 
-# %% ../nbs/19_explain.ipynb #f6087b77
+# %% ../nbs/19_explain.ipynb #0b2f75b9
 def heatmap_pixels(contributions:np.ndarray, # (r, r) region contributions
                    h:int, w:int)->np.ndarray:
     "The (h, w) map in which every pixel carries the contribution of its grid region."
@@ -63,6 +65,7 @@ def heatmap_pixels(contributions:np.ndarray, # (r, r) region contributions
     g = grid_masks(h, w, c.size).numpy()
     return np.tensordot(c.reshape(-1), g, axes=1)
 
+# %% ../nbs/19_explain.ipynb #f6087b77
 def plot_heatmap(image, # HxWx3 uint8 array, float (3, H, W) tensor in [0, 1], or a path
                  contributions:np.ndarray, # (r, r) from `CMG.explain`
                  ax=None, # matplotlib axes (default: a new figure)

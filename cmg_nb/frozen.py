@@ -19,7 +19,7 @@ from .rid import train_rid, make_rid, rid_select, rid_accuracy
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer
-from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks
+from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks, register
 
 # %% auto #0
 __all__ = ['FROZEN_BACKBONES', 'RID_SIDE', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',
@@ -252,10 +252,10 @@ def score_features(Fb:np.ndarray, # frozen features (N, D)
 class FrozenCMG(Detector):
     "CMG (or an ablation, or a caption-free baseline) on a frozen pretrained backbone; `anomaly_score`: higher = more anomalous."
     def __init__(self, config:CMGConfig|FrozenConfig|None=None, # shared settings (a `CMGConfig`) or all of them
-                 seed:int=0, **kwargs, # `FrozenConfig` settings, e.g. cmer=False, scorer="maha"
+                 seed:int|None=None, **kwargs, # the run's seed (None: the config's); `FrozenConfig` settings, e.g. cmer=False
                 ):
         base = asdict(config) if isinstance(config, FrozenConfig) else asdict(FrozenConfig.from_cmg(config))
-        self.config = FrozenConfig(**{**base, **kwargs, "seed": int(seed)}).validate()
+        self.config = FrozenConfig(**{**base, **kwargs, **({} if seed is None else {"seed": int(seed)})}).validate()
         self.head_ = self.rid_ = None; self.scorers_, self.offsets_, self.info_ = {}, {}, {}
         self._net, self._cache = None, None
 
@@ -366,8 +366,9 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
     ftr = lambda ims: self._fit_features(ims, feats)
     G, Gv = ftr(x), ftr(xv)
     self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
-    self.offsets_ = {k: -float(np.quantile(s.score(Gv), 1 - c.target_fpr)) for k, s in self.scorers_.items()}
-    self.offset_ = self.offsets_[c.scorer]
+    self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
+    self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
+    self._set_offset(self.valid_scores_[c.scorer], c.target_fpr)              # offset_ = offsets_[scorer]; decision_scores_
     self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),
                       backbone_seconds=round(stats.get("backbone_s", 0.), 2), fit_seconds=round(time.time() - t0, 2))
     say(f"[{self.method}] fit {self.info_['fit_seconds']:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
@@ -392,6 +393,7 @@ def set_scorer(self:FrozenCMG, scorer:str)->FrozenCMG:
     self._check_fitted()
     if scorer not in self.scorers_: raise ValueError(f"scorer must be one of {', '.join(self.scorers_)}, got {scorer!r}")
     self.config.scorer, self.offset_ = scorer, self.offsets_[scorer]
+    if scorer in getattr(self, "valid_scores_", {}): self.decision_scores_ = self.valid_scores_[scorer]
     return self
 
 # %% ../nbs/20_frozen.ipynb #08c08e58
@@ -402,6 +404,7 @@ def _backbone_fingerprint(net:nn.Module)->str:
 def _state(self:FrozenCMG)->dict:
     st = dict(config=json.dumps(asdict(self.config)), info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str))}),
               backbone_fingerprint=_backbone_fingerprint(self.net()), offsets=json.dumps(self.offsets_),
+              valid_scores={k: torch.as_tensor(np.asarray(v, np.float64)) for k, v in getattr(self, "valid_scores_", {}).items()},
               knn=self.scorers_["knn"].state_dict(), maha={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorers_["maha"].state_dict().items()})
     if self.head_ is not None: st["head"] = self.head_.state_dict()
     if self.rid_ is not None: st["rid"] = self.rid_.state_dict()
@@ -417,6 +420,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     if "rid" in st: self.rid_ = make_rid(_rid_config(c), features="pixels"); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
     self.scorers_ = dict(knn=KNNScorer.from_state(st["knn"]), maha=MahalanobisScorer.from_state({k: v.numpy() for k, v in st["maha"].items()}))
     self.offsets_, self.info_ = json.loads(st["offsets"]), json.loads(st["info"])
+    self.valid_scores_ = {k: v.numpy() for k, v in st.get("valid_scores", {}).items()}
     return self
 
 FrozenCMG._from_state = classmethod(_frozen_from_state)
@@ -435,6 +439,7 @@ def frozen_method(name:str, # a key of `FROZEN_METHODS`
     if name not in FROZEN_METHODS: raise ValueError(f"unknown frozen method {name!r}; choose from {', '.join(FROZEN_METHODS)}")
     return FrozenCMG(config, seed=seed, **{**FROZEN_METHODS[name], **kwargs})
 
-# one factory per method, `factory(config, seed=seed)`, as `evaluation.DETECTORS` names them
+# one factory per method, `factory(config, seed=seed)`, each registered under its name (09a_detector's registry)
 from functools import partial
 ssd_frozen, ssd_cmer_frozen, ssd_cmle_frozen, cmg_frozen, pretrained_knn, pretrained_maha = (partial(frozen_method, n) for n in FROZEN_METHODS)
+for _n, _f in zip(FROZEN_METHODS, (ssd_frozen, ssd_cmer_frozen, ssd_cmle_frozen, cmg_frozen, pretrained_knn, pretrained_maha)): register(_n, _f)

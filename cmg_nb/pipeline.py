@@ -242,6 +242,7 @@ def save(self:CMG, path:str|Path)->Path:
     st = dict(format="cmg_nb/1", config=json.dumps(self.config.to_dict()), versions=json.dumps(_versions()),
               encoder=self.encoder_.state_dict(), **_split_state(self.scorer_.state_dict()),
               offset=torch.tensor(self.offset_, dtype=torch.float64),
+              decision_scores=torch.as_tensor(np.asarray(getattr(self, "decision_scores_", []), np.float64)),
               info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str, dict, list))}))
     if self.config.cmer:
         st.update(matching=self.matching_.state_dict(), rid=self.rid_.state_dict(), text_dim=torch.tensor(self.matching_.text_dim))
@@ -268,6 +269,7 @@ def _from_file_state(cls, st:dict, device=None)->CMG:
     self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(st["encoder"]); self.encoder_.eval()
     self.scorer_ = scorer_from_state(self.config.scorer or "maha", {**{k: v.numpy() for k, v in st["scorer"].items()}, **json.loads(st["scorer_text"])})
     self.offset_ = float(st["offset"]); self.info_ = json.loads(st["info"]); self.versions_ = json.loads(st["versions"])
+    if len(st.get("decision_scores", [])): self.decision_scores_ = st["decision_scores"].numpy()   # older files have none
     if self.config.cmer:
         self.matching_ = self._build_matching(int(st["text_dim"])); self.matching_.load_state_dict(st["matching"])
         self.rid_ = self._build_rid(); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()

@@ -4,69 +4,98 @@
 
 # %% ../nbs/17_pretrained.ipynb #c1f76dad
 from __future__ import annotations
-import time
+import time, json
 import numpy as np
 import torch
+from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 from .core import CMGConfig, get_device
 from .backbones import image_backbone
 from .scoring import MahalanobisScorer
-from .pipeline import CMG, as_image_tensor, _fingerprint
+from .detector import Detector, fingerprint, normal_valid, register, as_image_tensor
+from .pipeline import CMG
 
 # %% auto #0
 __all__ = ['PretrainedMahalanobis', 'pretrained_cmg']
 
 # %% ../nbs/17_pretrained.ipynb #bf9f4de1
-class PretrainedMahalanobis:
+class PretrainedMahalanobis(Detector):
     "Frozen pretrained features + Eq. 14 (the 'pretrained Mahalanobis' baseline); `anomaly_score`: higher = more anomalous."
-    uses_labels = False
     def __init__(self, config:CMGConfig|None=None, # uses image_size, n_score_clusters, target_fpr, batch_size, device
                  seed:int=0, # random state of the scorer's k-means (no effect with one cluster)
                  backbone:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
                 ):
         self.config = (config or CMGConfig()).replace(seed=int(seed))
         self.backbone, self.net_, self.scorer_, self.offset_, self.info_ = backbone, None, None, None, {}
-
-    def __repr__(self): return f"PretrainedMahalanobis(backbone={self.backbone!r}, fitted={self.scorer_ is not None})"
-
+    def __repr__(self): return f"PretrainedMahalanobis(backbone={self.backbone!r}, fitted={self.is_fitted})"
     def _net(self):
         if self.net_ is None:
             net, _ = image_backbone(self.backbone)
             self.net_ = net.eval().requires_grad_(False).to(get_device(self.config.device))
         return self.net_
 
-    @torch.no_grad()
-    def _embed(self, x:torch.Tensor, progress:bool=False)->np.ndarray:
-        net, bs = self._net(), self.config.batch_size
-        dev = next(net.parameters()).device
-        it = range(0, len(x), bs)
+# %% ../nbs/17_pretrained.ipynb #34790318
+@patch
+def _embed(self:PretrainedMahalanobis, x:torch.Tensor, progress:bool=False)->np.ndarray:
+    "Frozen features (float64) of float images, `batch_size` at a time."
+    net, bs = self._net(), self.config.batch_size
+    dev, it = next(net.parameters()).device, range(0, len(x), bs)
+    with torch.no_grad():
         return np.concatenate([net(x[i:i+bs].to(dev)).cpu().double().numpy() for i in (progress_bar(it) if progress else it)])
 
-    def features(self, images)->np.ndarray:
-        "Frozen backbone features (N, D) of images (CaptionedImages, uint8 array, paths)."
-        return self._embed(as_image_tensor(images, self.config.image_size))
+@patch
+def features(self:PretrainedMahalanobis, images)->np.ndarray:
+    "Frozen backbone features (N, D) of images (CaptionedImages, uint8 array, paths)."
+    return self._embed(as_image_tensor(images, self.config.image_size))
 
-    def fit(self, train, # normal training images (CaptionedImages; captions are not used)
-            valid=None, # normal validation images: set the threshold `offset_`
-            stage_cache:dict|None=None, # share the training features between detectors (e.g. seeds)
-            progress:bool=True)->PretrainedMahalanobis:
-        "Embed the normal training images with the frozen backbone and fit the Mahalanobis scorer."
-        cfg, t0 = self.config.validate(), time.time()
-        x = as_image_tensor(train, cfg.image_size, "train")
-        if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
-        key = ("pretrained-features", self.backbone, cfg.image_size, _fingerprint(x))
-        F = stage_cache.get(key) if stage_cache is not None else None
-        if F is None: F = self._embed(x, progress)
-        if stage_cache is not None: stage_cache[key] = F
-        self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(F)
-        if valid is not None: self.offset_ = -float(np.quantile(self.anomaly_score(valid), 1 - cfg.target_fpr))
-        self.info_ = dict(n_train=len(x), feature_dim=int(F.shape[1]), fit_seconds=round(time.time() - t0, 1))
-        return self
+# %% ../nbs/17_pretrained.ipynb #71990cc6
+@patch
+def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedImages; captions are not used)
+        valid=None, # normal validation images: the threshold `offset_`; None = `val_frac` of `train`
+        stage_cache:dict|None=None, # share the training features between detectors (e.g. seeds)
+        progress:bool=True, # a progress bar over the backbone's batches
+        extra_cbs:list|None=None, # fastai callbacks: accepted like every detector's, but nothing is trained here
+       )->PretrainedMahalanobis:
+    "Embed the normal training images with the frozen backbone, fit the Mahalanobis scorer, set `offset_` on the validation images."
+    cfg, t0 = self.config.validate(), time.time()
+    if valid is None: train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
+    x = as_image_tensor(train, cfg.image_size, "train")
+    if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
+    key = ("pretrained-features", self.backbone, cfg.image_size, fingerprint(x))
+    F = stage_cache.get(key) if stage_cache is not None else None
+    if F is None: F = self._embed(x, progress)
+    if stage_cache is not None: stage_cache[key] = F
+    self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(F)
+    self._set_offset(self.scorer_.score(self.features(valid)), cfg.target_fpr)
+    self.info_ = dict(n_train=len(x), feature_dim=int(F.shape[1]), fit_seconds=round(time.time() - t0, 1))
+    return self
 
-    def anomaly_score(self, images)->np.ndarray:
-        "Eq. 14 on frozen features: distance to the nearest normal cluster (higher = more anomalous)."
-        if self.scorer_ is None: raise RuntimeError("this PretrainedMahalanobis detector is not fitted yet: call fit()")
-        return self.scorer_.score(self.features(images))
+# %% ../nbs/17_pretrained.ipynb #d97507b5
+@patch
+def anomaly_score(self:PretrainedMahalanobis, images)->np.ndarray:
+    "Eq. 14 on frozen features: distance to the nearest normal cluster (higher = more anomalous)."
+    self._check_fitted()
+    return self.scorer_.score(self.features(images))
+
+# %% ../nbs/17_pretrained.ipynb #ca9453ce
+def _net_fingerprint(net)->str: return fingerprint(*[p.detach().cpu() for p in list(net.parameters())[:3]])
+
+# %% ../nbs/17_pretrained.ipynb #d9bbe465
+@patch
+def _state(self:PretrainedMahalanobis)->dict:
+    "What `save` writes besides the threshold: settings, the backbone's name and fingerprint, the scorer's state."
+    meta = dict(config=self.config.to_dict(), backbone=self.backbone, net=_net_fingerprint(self._net()), info=self.info_)
+    return dict(meta=json.dumps(meta, default=float), scorer={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()})
+
+def _pm_from_state(cls, st:dict)->PretrainedMahalanobis:
+    m = json.loads(st["meta"]); cfg = CMGConfig.from_dict(m["config"])
+    self = cls(cfg, seed=cfg.seed, backbone=m["backbone"])
+    if _net_fingerprint(self._net()) != m["net"]: raise ValueError(f"the installed {self.backbone} weights differ from those this model was fitted with")
+    self.scorer_, self.info_ = MahalanobisScorer.from_state({k: v.numpy() for k, v in st["scorer"].items()}), m["info"]
+    return self
+
+PretrainedMahalanobis._from_state = classmethod(_pm_from_state)
+register("pretrained-maha-32", PretrainedMahalanobis);
 
 # %% ../nbs/17_pretrained.ipynb #5677b6e4
 def pretrained_cmg(config:CMGConfig|None=None, # base settings; `backbone` is replaced
@@ -78,3 +107,5 @@ def pretrained_cmg(config:CMGConfig|None=None, # base settings; `backbone` is re
     "An unfitted `CMG` (CMER + CMLE) whose E1 and E2 start from pretrained weights and are fine-tuned with the guidance."
     lr = kwargs.pop("lr", (config or CMGConfig()).lr * lr_scale)
     return CMG(config, **{**dict(cmer=True, cmle=True), **kwargs, "backbone": backbone, "seed": int(seed), "lr": lr})
+
+register("cmg-pretrained", pretrained_cmg);

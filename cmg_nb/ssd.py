@@ -10,6 +10,8 @@ import pandas as pd
 import scipy.sparse as sp
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
+import warnings
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
@@ -109,6 +111,7 @@ def nt_xent_loss(z1:torch.Tensor, # projections of the first views (B, d)
 # %% ../nbs/08_ssd.ipynb #6173c532
 class AnomalyEncoder(nn.Module):
     "E2^I: a ResNet backbone (features `h` for scoring) and a projection head (`z` for NT-Xent)."
+    title = "anomaly encoder E2 (NT-Xent + lambda L_global, Eq. 13)"   # the heading of its training table
     def __init__(self, backbone:str="resnet18", # torchvision ResNet name (paper: resnet50)
                  feat_dim:int=128, # size of the projection z
                  small_input:bool=True, # CIFAR-style stem for small images (see `image_backbone`)

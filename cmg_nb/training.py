@@ -4,9 +4,12 @@
 
 # %% ../nbs/02a_training.ipynb #e8067779
 from __future__ import annotations
-import io, os, contextlib
+import io, os, sys, contextlib
+from fastprogress.fastprogress import IN_NOTEBOOK
 from pathlib import Path
 import torch, torch.distributed as dist
+import warnings
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
 from fastai.learner import Learner
 from fastai.torch_core import rank_distrib, num_distrib, get_model
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
@@ -87,17 +90,39 @@ def _data_parallel(learn:Learner):
     try: yield
     finally: learn.remove_cb(cb)
 
+# %% ../nbs/02a_training.ipynb #e9ffe60c
+def _title(learn:Learner)->str:
+    "The heading of a training table: the model's `title` (e.g. 'matching model E1 (Eq. 1)'), else its class name."
+    m = get_model(learn.model)
+    return getattr(m, "title", None) or type(m).__name__
+
+def _epoch_lines(learn:Learner):
+    "A fastai logger that writes one aligned plain line per epoch (a header first): no carriage returns in a log file."
+    state = dict(head=False)
+    def log(vals):
+        if not state["head"]: print("  ".join(f"{n:>11}" for n in learn.recorder.metric_names), flush=True); state["head"] = True
+        print("  ".join(f"{v:>11.5f}" if isinstance(v, float) else f"{str(v):>11}" for v in vals), flush=True)
+    return log
+
+# %% ../nbs/02a_training.ipynb #c76f532c
 def fit_learner(learn:Learner, # a fastai Learner
                 epochs:int, # epochs of the one-cycle schedule; 0 = do nothing
                 lr:float, # maximum learning rate
                 cbs:list|None=None, # callbacks for this fit only (the stage's own plus the caller's extra ones)
-                progress:bool=True, # fastai's progress bar and epoch table; False = silent (always silent on ranks > 0)
+                progress:bool=True, # a heading and the epoch table; False = silent (always silent on ranks > 0)
+                bars:bool|None=None, # fastai's live progress bars; None = only in a notebook or a terminal (logs get one line per epoch)
                )->Learner:
     "Fit `learn` with the one-cycle schedule for `epochs`, showing progress or staying silent; data-parallel under `torchrun`/`accelerate launch`."
-    if epochs > 0:
-        with _data_parallel(learn):
-            if progress and rank_distrib() == 0: learn.fit_one_cycle(epochs, lr, cbs=cbs)
-            else:
-                with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
-                    learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    if epochs <= 0: return learn
+    with _data_parallel(learn):
+        if not (progress and rank_distrib() == 0):
+            with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+            return learn
+        print(f"{_title(learn)}: {epochs} epoch(s)", flush=True)
+        if bars if bars is not None else (IN_NOTEBOOK or sys.stdout.isatty()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        else:
+            with learn.no_bar():
+                learn.logger, old = _epoch_lines(learn), learn.logger
+                try: learn.fit_one_cycle(epochs, lr, cbs=cbs)
+                finally: learn.logger = old
     return learn

@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_zeroshot.ipynb #cca49b3e
 from __future__ import annotations
-import time
+import time, json
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -12,10 +12,8 @@ from fastcore.basics import patch
 from .core import CMGConfig, set_seed
 from .data import CaptionedImages
 from .text import text_encoder_for, embed_captions
-from .contrastive import train_matching_model, embed_images, embed_texts
-from .scoring import MahalanobisScorer
-from .detector import make_scorer
-from .pipeline import as_image_tensor, _fingerprint, _normal_valid
+from .contrastive import MatchingModel, train_matching_model, embed_images, embed_texts
+from .detector import Detector, make_scorer, scorer_from_state, fingerprint, normal_valid, register, as_image_tensor
 
 # %% auto #0
 __all__ = ['PROMPTS', 'mcm_score', 'ZeroShotDetector', 'fused_zero_shot']
@@ -33,7 +31,7 @@ def mcm_score(z_img:torch.Tensor, # image embeddings (N, d), any scale
 # %% ../nbs/18_zeroshot.ipynb #ab1ca765
 PROMPTS = ("a photo of a {}.", "a {}", "there is a {} in the picture")
 
-class ZeroShotDetector:
+class ZeroShotDetector(Detector):
     "MCM-style zero-shot scoring with prompts of the normal group names (optionally fused with Eq. 14); higher = more anomalous."
     uses_labels = True   # it uses the names of the normal groups (not any anomaly label)
     def __init__(self, config:CMGConfig|None=None, # uses text_encoder, image_size, backbone, feat_dim, tau, match_epochs, ...
@@ -47,47 +45,59 @@ class ZeroShotDetector:
         self.config = (config or CMGConfig()).replace(seed=int(seed))
         if not prompts or any("{}" not in p for p in prompts): raise ValueError("prompts must be templates with a '{}' for the group name")
         if not 0 <= weight <= 1: raise ValueError(f"weight must be in [0, 1], got {weight}")
-        self.prompts, self.class_names, self.fused, self.weight = tuple(prompts), dict(class_names or {}), fused, weight
+        self.prompts, self.class_names, self.fused, self.weight = tuple(prompts), dict(class_names or {}), bool(fused), float(weight)
         self.temperature = self.config.tau if temperature is None else float(temperature)
         if self.temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.matching_ = self.prompt_emb_ = self.scorer_ = None
+        self.matching_ = self.prompt_emb_ = self.scorer_ = self.offset_ = None
         self.groups_, self.stats_, self.info_ = [], {}, {}
 
-    def __repr__(self): return f"ZeroShotDetector(fused={self.fused}, groups={self.groups_}, fitted={self.prompt_emb_ is not None})"
+    def __repr__(self): return f"ZeroShotDetector(fused={self.fused}, groups={self.groups_}, fitted={self.is_fitted})"
+
+# %% ../nbs/18_zeroshot.ipynb #690097ca
+@patch
+def _train_matching(self:ZeroShotDetector, x, T, xv, Tv, # training and validation images and caption embeddings
+                    stage_cache:dict|None=None, progress:bool=True, extra_cbs:list|None=None)->MatchingModel:
+    "E1 trained on the training pairs (early stopping on the validation pairs), or the one in `stage_cache` for the same data and settings."
+    cfg = self.config
+    key = ("zero-shot-matching", fingerprint(x[:, :, ::4, ::4], T),
+           *(getattr(cfg, k) for k in ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed")))
+    if stage_cache is not None and key in stage_cache: return stage_cache[key]
+    set_seed(cfg.seed)
+    m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress, extra_cbs=extra_cbs).cpu().eval()
+    if stage_cache is not None: stage_cache[key] = m
+    return m
 
 # %% ../nbs/18_zeroshot.ipynb #ddbe390b
 @patch
 def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E1 is trained on them
-            valid:CaptionedImages|None=None, # normal validation pairs: early stopping, z-score statistics
-            stage_cache:dict|None=None, # share the matching model between detectors with the same data and settings
-            progress:bool=True)->ZeroShotDetector:
-    "Train E1 on the training pairs, embed the prompts of the normal groups, and (fused) fit Eq. 14 and the z-scores."
+        valid:CaptionedImages|None=None, # normal validation pairs: early stopping, z-score statistics, the threshold
+        stage_cache:dict|None=None, # share the matching model between detectors with the same data and settings
+        progress:bool=True, # fastai's progress bar and epoch table
+        extra_cbs:list|None=None, # more fastai callbacks for E1's fit (they run only when E1 is trained, not when it is reused)
+       )->ZeroShotDetector:
+    "Train E1 on the training pairs, embed the prompts of the normal groups, (fused) fit Eq. 14 and the z-scores, set `offset_`."
     cfg, t0 = self.config.validate(), time.time()
     if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions) to train the matching model")
-    train, valid = _normal_valid(train, valid, cfg)
+    train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
     self.groups_ = train.group_names
     if len(self.groups_) < 2: raise ValueError(f"zero-shot scoring needs at least 2 normal groups (the softmax over one group is always 1), got {self.groups_}")
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     enc = text_encoder_for(cfg.text_encoder, train.captions)
     T, Tv = torch.from_numpy(embed_captions(train.captions, enc)), torch.from_numpy(embed_captions(valid.captions, enc))
-    key = ("zero-shot-matching", _fingerprint(x[:, :, ::4, ::4], T), *(getattr(cfg, k) for k in ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed")))
-    if stage_cache is not None and key in stage_cache: self.matching_ = stage_cache[key]
-    else:
-        set_seed(cfg.seed)
-        self.matching_ = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress).cpu().eval()
-        if stage_cache is not None: stage_cache[key] = self.matching_
-    texts = [[p.format(self.class_names.get(g, g)) for p in self.prompts] for g in self.groups_]
-    self.prompt_emb_ = embed_texts(self.matching_, embed_captions(texts, enc, cache_dir=False))
-    self.prompt_texts_ = texts
+    self.matching_ = self._train_matching(x, T, xv, Tv, stage_cache, progress, extra_cbs)
+    self.prompt_texts_ = [[p.format(self.class_names.get(g, g)) for p in self.prompts] for g in self.groups_]
+    self.prompt_emb_ = embed_texts(self.matching_, embed_captions(self.prompt_texts_, enc, cache_dir=False))
     if self.fused:
         self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(embed_images(self.matching_, x, features=True).double().numpy())
     zs, mh = self._parts(xv)
-    self.stats_ = dict(zs=(zs.mean(), zs.std() + 1e-12), **({"maha": (mh.mean(), mh.std() + 1e-12)} if mh is not None else {}))
+    self.stats_ = dict(zs=(float(zs.mean()), float(zs.std() + 1e-12)), **({"maha": (float(mh.mean()), float(mh.std() + 1e-12))} if mh is not None else {}))
+    self._set_offset(self._combine(zs, mh), cfg.target_fpr)
     pred = np.asarray(self.groups_)[(embed_images(self.matching_, xv) @ self.prompt_emb_.T).argmax(1).numpy()]
     self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.temperature, fit_seconds=round(time.time() - t0, 1),
                       valid_group_accuracy=float(np.mean(pred == valid.groups)))   # do the prompts name the normal groups?
     return self
 
+# %% ../nbs/18_zeroshot.ipynb #e7aedccb
 @patch
 def _parts(self:ZeroShotDetector, x:torch.Tensor):
     "(-MCM, Mahalanobis or None) of float images."
@@ -98,14 +108,41 @@ def _parts(self:ZeroShotDetector, x:torch.Tensor):
     return zs, mh
 
 @patch
-def anomaly_score(self:ZeroShotDetector, images)->np.ndarray:
-    "-MCM (or the fused z-scored sum): higher = more anomalous."
-    if self.prompt_emb_ is None: raise RuntimeError("this ZeroShotDetector is not fitted yet: call fit()")
-    zs, mh = self._parts(as_image_tensor(images, self.config.image_size))
+def _combine(self:ZeroShotDetector, zs:np.ndarray, mh:np.ndarray|None)->np.ndarray:
+    "The anomaly score from the parts: -MCM, or w z(-MCM) + (1 - w) z(Mahalanobis) with the validation statistics."
     if not self.fused: return zs
     (mz, sz), (mm, sm) = self.stats_["zs"], self.stats_["maha"]
     return self.weight * (zs - mz) / sz + (1 - self.weight) * (mh - mm) / sm
 
+# %% ../nbs/18_zeroshot.ipynb #b6369343
+@patch
+def anomaly_score(self:ZeroShotDetector, images)->np.ndarray:
+    "-MCM (or the fused z-scored sum): higher = more anomalous."
+    self._check_fitted()
+    return self._combine(*self._parts(as_image_tensor(images, self.config.image_size)))
+
 def fused_zero_shot(config:CMGConfig|None=None, seed:int=0, **kwargs)->ZeroShotDetector:
     "The method `zero-shot-fused`: `ZeroShotDetector(fused=True)`."
     return ZeroShotDetector(config, seed=seed, **{**kwargs, "fused": True})
+
+# %% ../nbs/18_zeroshot.ipynb #ab77bf77
+@patch
+def _state(self:ZeroShotDetector)->dict:
+    "What `save` writes besides the threshold: settings, groups, prompts, E1's weights, the prompt embeddings and the scorer."
+    meta = dict(config=self.config.to_dict(), prompts=list(self.prompts), class_names=self.class_names, temperature=self.temperature,
+                fused=self.fused, weight=self.weight, groups=self.groups_, prompt_texts=self.prompt_texts_, stats=self.stats_, info=self.info_)
+    st = dict(meta=json.dumps(meta, default=float), matching=self.matching_.state_dict(), text_dim=int(self.matching_.text_dim), prompt_emb=self.prompt_emb_)
+    if self.fused: st["scorer"] = {k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()}
+    return st
+
+def _zs_from_state(cls, st:dict)->ZeroShotDetector:
+    m = json.loads(st["meta"]); cfg = CMGConfig.from_dict(m["config"])
+    self = cls(cfg, seed=cfg.seed, prompts=m["prompts"], class_names=m["class_names"], temperature=m["temperature"], fused=m["fused"], weight=m["weight"])
+    self.groups_, self.prompt_texts_, self.info_, self.prompt_emb_ = m["groups"], m["prompt_texts"], m["info"], st["prompt_emb"]
+    self.stats_ = {k: tuple(v) for k, v in m["stats"].items()}
+    self.matching_ = MatchingModel(st["text_dim"], cfg.backbone, cfg.feat_dim); self.matching_.load_state_dict(st["matching"]); self.matching_.eval()
+    if self.fused: self.scorer_ = scorer_from_state(cfg.scorer or "maha", {k: v.numpy() for k, v in st["scorer"].items()})
+    return self
+
+ZeroShotDetector._from_state = classmethod(_zs_from_state)
+register("zero-shot", ZeroShotDetector); register("zero-shot-fused", fused_zero_shot);

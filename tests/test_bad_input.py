@@ -261,3 +261,21 @@ def test_heatmaps_shrink_huge_images_first(model, tmp_path, monkeypatch):
     assert rc == 0, err
     assert seen == [(512, 341, 3)]
     assert np.load(tmp_path / "hm" / "big.npy").shape == (2, 2)
+
+# issue 16: logs ------------------------------------------------------------------------------------------------------------
+def test_fit_log_to_a_file_has_headings_and_one_line_per_epoch(folder, tmp_path):
+    "stdout to a file: no progress-bar redraws (carriage returns), a heading per training table, one line per epoch."
+    import subprocess, sys
+    from conftest import run_cmg
+    flags = [f for f in TINY if f != "-q"]
+    flags[flags.index("--epochs") + 1] = "3"
+    r = run_cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", tmp_path / "m.cmg", "--method", "cmg", *flags)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stdout
+    lines = r.stdout.splitlines()
+    for title in ("matching model E1 (Eq. 1): 1 epoch(s)", "RID (Eq. 3): 1 epoch(s)", "anomaly encoder E2 (NT-Xent + lambda L_global, Eq. 13): 3 epoch(s)"):
+        assert title in lines, r.stdout
+    i = lines.index("anomaly encoder E2 (NT-Xent + lambda L_global, Eq. 13): 3 epoch(s)")
+    assert lines[i + 1].split()[:3] == ["epoch", "train_loss", "valid_loss"]
+    assert [l.split()[0] for l in lines[i + 2:i + 5]] == ["0", "1", "2"]
+    assert len(r.stdout) < 3000

@@ -451,3 +451,20 @@ def test_screenshots(site, server, browser):
     for name in shots:
         data = (site/name).read_bytes()
         assert data.startswith(b'\x89PNG') and len(data) > 10_000, f"{name} looks empty"
+
+def test_settings_table_and_cli_help(site, server, browser):
+    "The core page shows every CMGConfig setting in a table (generated from the class); the CLI page shows the real --help."
+    from dataclasses import fields
+    from selenium.webdriver.common.by import By
+    from cmg_nb.core import CMGConfig
+    browser.get(server + page_of(ROOT / 'nbs' / '00_core.ipynb'))
+    rows = [[td.text.strip() for td in tr.find_elements(By.CSS_SELECTOR, 'td')] for tr in browser.find_elements(By.CSS_SELECTOR, 'table tr')]
+    by_name = {r[0]: r for r in rows if len(r) == 4}
+    missing = [f.name for f in fields(CMGConfig) if f.name not in by_name]
+    assert not missing, f"settings missing from the table on the core page: {missing}"
+    assert by_name['n_regions'][2:] == ['4', 'M: 4 = 2x2 grid, 9 = 3x3 grid, any square number']
+    import subprocess, sys
+    helptext = subprocess.run([sys.executable, '-m', 'cmg_nb', '--help'], capture_output=True, text=True).stdout
+    text = visit(browser, server + page_of(ROOT / 'nbs' / '12_cli.ipynb'))['text']
+    first = helptext.strip().splitlines()[0]
+    assert first in text and all(c in text for c in ('demo', 'tour', 'fit', 'evaluate', 'score')), first

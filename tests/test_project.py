@@ -13,3 +13,18 @@ def test_readme_opens_with_two_commands():
 def test_readme_in_sync_with_index():
     r = subprocess.run([sys.executable, str(ROOT / "tools/make_readme.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout
+
+def test_wheel_carries_the_license_and_the_tested_python(tmp_path):
+    "The settings declare Apache-2.0: the wheel must carry the LICENSE; python_requires must match what is tested (3.10+)."
+    import zipfile, email
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    whl = next(tmp_path.glob("cmg_nb-*.whl"))
+    with zipfile.ZipFile(whl) as z:
+        names = z.namelist()
+        lic = [n for n in names if n.endswith("LICENSE")]
+        assert lic and "Apache License" in z.read(lic[0]).decode()
+        meta = email.message_from_bytes(z.read(next(n for n in names if n.endswith("METADATA"))))
+    assert meta["Requires-Python"] == ">=3.10"
+    assert sys.version_info >= (3, 10)

