@@ -12,6 +12,7 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 from fastai.torch_core import rank_distrib
 from .data import (make_scenes, load_folder, load_ucm_captions, load_wikipedia, load_class_coco, show_items, ImageReadError,
                          one_class_split, image_files, read_image)
+from dataclasses import fields
 from .core import CMGConfig, METHODS
 from .io import atomic_write_json, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
 from .openclipart import load_openclipart
@@ -52,19 +53,52 @@ def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12
     return out
 
 # %% ../nbs/12_cli.ipynb #76e2ff53
-_FLAGS = dict(image_size=int, backbone=str, epochs=int, match_epochs=int, rid_epochs=int, n_regions=int, mask_mode=str,
-              lam=float, n_text_clusters=int, text_encoder=str, batch_size=int, lr=float, device=str, seed=int, scorer=str)
+_FLAGS = tuple(f.name for f in fields(CMGConfig))          # every setting is a flag: --image-size, --no-cmer, ...
+_CHOICES = dict(mask_mode=("hard", "soft"), scorer=("maha", "knn"), rid_input=("pixels", "matching"))
+
+def _value_parser(kind:str):
+    "argparse type of a setting annotated `kind` ('int', 'float|None', ...): 'none'/'null' gives None where allowed."
+    base = dict(int=int, float=float, str=str)[kind.split("|")[0].strip()]
+    if "None" not in kind: return base
+    def parse(v): return None if v.lower() in ("none", "null") else base(v)
+    parse.__name__ = base.__name__
+    return parse
 
 def _add_config_flags(p):
-    g = p.add_argument_group("settings (see CMGConfig)")
-    for k, t in _FLAGS.items(): g.add_argument("--" + k.replace("_", "-"), dest=k, type=t, default=None)
-    g.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="any other CMGConfig setting")
+    "One flag per `CMGConfig` setting, with its comment, default and choices as help; --config FILE and --print-config."
+    from fastcore.docments import docments
+    g, docs, d0 = p.add_argument_group("settings (CMGConfig; a flag not given keeps the method's default)"), docments(CMGConfig), CMGConfig()
+    for f in fields(CMGConfig):
+        flag, hlp = "--" + f.name.replace("_", "-"), f"{docs.get(f.name) or ''} (default: {getattr(d0, f.name)})".replace("%", "%%")
+        if str(f.type) == "bool": g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=hlp)
+        else: g.add_argument(flag, dest=f.name, type=_value_parser(str(f.type)), default=None, choices=_CHOICES.get(f.name), help=hlp)
+    g.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="a setting by name (value parsed as JSON)")
+    g.add_argument("--config", dest="config_file", default=None, metavar="FILE", help="settings from a YAML or JSON file; flags override it")
+    g.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit (nothing is run)")
+
+# %% ../nbs/12_cli.ipynb #9a1014ad
+def _config_file(path)->dict:
+    "The settings in a YAML or JSON file (a mapping of setting names to values); {} for no file."
+    if not path: return {}
+    import yaml
+    f = Path(path)
+    if not f.is_file(): raise CMGError(f"--config: file not found: {f}")
+    try: d = yaml.safe_load(f.read_text(encoding="utf-8"))            # YAML is a superset of JSON: both are read
+    except (yaml.YAMLError, UnicodeDecodeError) as e: raise CMGError(f"--config {f}: not valid YAML or JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(d, dict): raise CMGError(f"--config {f}: expected a mapping of setting names to values")
+    return d
+
+def _print_config(args, cfg:CMGConfig)->bool:
+    "With --print-config: print the resolved settings as YAML (usable as --config) and say so."
+    if not getattr(args, "print_config", False): return False
+    import yaml
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end=""); return True
 
 # %% ../nbs/12_cli.ipynb #0dc4acd5
 def config_from_args(args, base:dict|None=None)->CMGConfig:
     "A validated `CMGConfig` from `base` overridden by the flags that were given (backbone checked too)."
     from cmg_nb.backbones import BACKBONES
-    d = dict(base or {})
+    d = {**(base or {}), **_config_file(getattr(args, "config_file", None))}
     d.update({k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None})
     for kv in getattr(args, "extra", []) or []:
         if "=" not in kv: raise CMGError(f"--set expects NAME=VALUE, got {kv!r}")
@@ -139,6 +173,8 @@ def _check_fit_args(args):
 
 # %% ../nbs/12_cli.ipynb #115a6801
 def cmd_fit(args)->int:
+    args.method = args.method or default_method()
+    if _print_config(args, config_from_args(args, METHODS.get(args.method))): return 0
     out = Path(args.out)
     if out.is_dir(): raise CMGError(f"--out {out} is a folder; give a file name such as model.cmg")
     _check_fit_args(args)
@@ -282,6 +318,7 @@ def cmd_evaluate(args)->int:
     methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     cfg = config_from_args(args)
+    if _print_config(args, cfg): return 0
     if args.json: check_writable(args.json, what="--json")
     split = _evaluate_split(args)
     print(f"{split!r}")
@@ -295,12 +332,13 @@ def cmd_evaluate(args)->int:
 # %% ../nbs/12_cli.ipynb #26b94feb
 def cmd_demo(args)->int:
     import contextlib
-    from cmg_nb.evaluation import demo, default_demo_methods
+    from cmg_nb.evaluation import demo, default_demo_methods, DEMO_CONFIG
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     if args.n_images < 100: raise CMGError(f"--n-images must be >= 100 (eight shapes; the split needs enough of each), got {args.n_images}")
-    kw = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
+    cfg, base = config_from_args(args, DEMO_CONFIG).to_dict(), CMGConfig(**DEMO_CONFIG).to_dict()
+    if _print_config(args, CMGConfig(**cfg)): return 0
+    kw = {k: v for k, v in cfg.items() if v != base[k]}         # what the flags, --config and --set changed
     methods, rank = (_methods(args.methods) if args.methods else list(default_demo_methods())), rank_distrib()
-    if kw: config_from_args(args)
     if not rank: check_writable(args.out, folder=True, what="--out")
     # under torchrun the other processes train along; their report copy goes to a temporary folder and is thrown away
     with (tempfile.TemporaryDirectory() if rank else contextlib.nullcontext(args.out)) as out:
@@ -341,7 +379,7 @@ def _train_parser(sub, name:str):
         f.add_argument("--method", default=None, help="any method of `cmg evaluate` that can be saved (default: cmg-frozen on a CPU, cmg on a GPU)")
         f.add_argument("--checkpoint", default=None, help="folder for resumable stage checkpoints")
         return f
-    f.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated registered methods")
+    f.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated registered methods" + _METHODS_HELP[0])
     f.add_argument("--seeds", type=int, default=3, help="runs seeds 0..N-1 per method (default: 3)")
     f.add_argument("--split-seed", type=int, default=0)
     f.add_argument("--json", default=None, help="write results JSON here")
@@ -364,6 +402,8 @@ def _score_parser(sub):
     s.add_argument("--grid", type=int, default=4, help="heatmap regions: an N x N grid (default: 4)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+_METHODS_HELP = [""]   # the registered methods' names, filled in when help is asked for (listing them imports every method)
+
 def _parser()->argparse.ArgumentParser:
     import cmg_nb
     p = argparse.ArgumentParser(prog="cmg", description="Cross-modal Guidance (CMG) for vision anomaly detection.")
@@ -375,6 +415,10 @@ def _parser()->argparse.ArgumentParser:
 # %% ../nbs/12_cli.ipynb #74248720
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `cmg` command."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(argv):
+        from cmg_nb.evaluation import available_methods
+        _METHODS_HELP[0] = ": " + ", ".join(available_methods())
     p = _parser()
     args = p.parse_args(argv)
     if args.cmd is None: p.print_help(); return 0

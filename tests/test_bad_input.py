@@ -279,3 +279,25 @@ def test_fit_log_to_a_file_has_headings_and_one_line_per_epoch(folder, tmp_path)
     assert lines[i + 1].split()[:3] == ["epoch", "train_loss", "valid_loss"]
     assert [l.split()[0] for l in lines[i + 2:i + 5]] == ["0", "1", "2"]
     assert len(r.stdout) < 3000
+
+# issue 16: the CLI is built from CMGConfig ----------------------------------------------------------------------------------
+def test_every_setting_is_a_flag_with_help_and_config_files_work(tmp_path):
+    from dataclasses import fields
+    from cmg_nb.core import CMGConfig
+    rc, out, _ = cmg("fit", "--help")
+    assert rc == 0
+    for f in fields(CMGConfig):
+        assert ("--" + f.name.replace("_", "-")) in out, f.name
+    assert "M: 4 = 2x2 grid, 9 = 3x3 grid, any square number (default: 4)" in " ".join(out.split())
+    (tmp_path / "c.json").write_text('{"epochs": 2, "scorer": "knn"}')
+    rc, out, _ = cmg("evaluate", "--data", tmp_path, "--normal-groups", "a", "--config", tmp_path / "c.json", "--print-config")
+    import yaml
+    assert rc == 0 and CMGConfig.from_dict(yaml.safe_load(out)) == CMGConfig(epochs=2, scorer="knn")
+    (tmp_path / "bad.yaml").write_text("epochs: [1\n")
+    assert one_line_error(cmg("evaluate", "--data", tmp_path, "--normal-groups", "a", "--config", tmp_path / "bad.yaml"), "not valid YAML or JSON")
+    rc, _, err = cmg("fit", "--data", tmp_path, "--normal-groups", "a", "--out", tmp_path / "m", "--mask-mode", "blur")
+    assert rc == 2 and "invalid choice: 'blur' (choose from hard, soft)" in err.replace("'hard', 'soft'", "hard, soft")
+    assert cmg("--version")[1].startswith("cmg_nb ")
+    from cmg_nb.evaluation import available_methods
+    h = "".join(cmg("evaluate", "--help")[1].split())                     # argparse wraps lines (even inside names)
+    assert "comma-separatedregisteredmethods:" + ",".join(available_methods()) in h and "runsseeds0..N-1" in h
