@@ -468,3 +468,22 @@ def test_settings_table_and_cli_help(site, server, browser):
     text = visit(browser, server + page_of(ROOT / 'nbs' / '12_cli.ipynb'))['text']
     first = helptext.strip().splitlines()[0]
     assert first in text and all(c in text for c in ('demo', 'tour', 'fit', 'evaluate', 'score')), first
+
+def test_test_cells_are_left_off_pages(bd):
+    "Cells without output that mostly check (test_eq, assert, ...) stay in the notebook and are left off the page."
+    assert bd.is_test_cell("test_eq(f(1), 2)\ntest_fail(lambda: f(-1), contains='x')", [])
+    assert bd.is_test_cell("a = f(1)\ntest_eq(a, 2); test_ne(a, 3)\nassert a > 0", [])
+    assert not bd.is_test_cell("a = f(1)\nb = g(a)\ntest_eq(b, 2)", [])
+    assert not bd.is_test_cell("test_eq(f(1), 2)\nf(1)", [{"output_type": "execute_result"}])
+    md, _ = bd.notebook_to_markdown({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "test_eq(1, 1)"},
+                                               {"cell_type": "code", "metadata": {}, "outputs": [], "source": "x = 1"}]},
+                                    Path("p.md"), Path("/tmp/assets"))
+    assert "test_eq" not in md and "x = 1" in md
+
+def test_no_link_to_the_placeholder_host_or_repository(site):
+    "Links between pages are relative (the linker also rewrites show_doc's outputs); placeholder 'source' links are dropped."
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(ROOT / 'settings.ini')
+    host, repo = cfg['DEFAULT']['doc_host'], cfg['DEFAULT']['git_url']
+    bad = {p.name: n for p in site.rglob('*.html') if (n := sum(p.read_text(encoding='utf-8').count(u) for u in (host, repo)))}
+    assert not bad, f"pages linking to {host} or {repo}: {bad}"

@@ -187,9 +187,10 @@ def _callouts(md:str)->str:
     return '\n'.join(out)
 
 class Linker:
-    "Rewrites links between notebooks and to this site's own URL into relative links between pages."
-    def __init__(self, pages:dict[str, Path], site_url:str=''):
+    "Rewrites links between notebooks and to this site's own URL into relative links between pages; drops links into `repo_url`."
+    def __init__(self, pages:dict[str, Path], site_url:str='', repo_url:str=''):
         self.pages, self.site_url = pages, site_url.rstrip('/')   # pages: notebook or page stem -> page .md path
+        self.repo_url = repo_url.rstrip('/')   # show_doc's "source" links point there: a placeholder until the repository is public
     def target(self, url:str, here:Path)->str:
         if self.site_url and url.startswith(self.site_url + '/'): url = url[len(self.site_url)+1:]
         if re.match(r'^[a-z][\w+.-]*:', url, re.I) or url.startswith(('#', '/')): return url
@@ -203,6 +204,9 @@ class Linker:
                 return rel + (f'#{frag}' if frag else '')
         return url
     def __call__(self, md:str, here:Path)->str:
+        if self.repo_url:
+            md = re.sub(r'<p><a href="' + re.escape(self.repo_url) + r'/[^"]*"[^>]*>source</a></p>\n?', '', md)
+            md = re.sub(r'\[source\]\(' + re.escape(self.repo_url) + r'/[^)]*\)', '', md)
         md = re.sub(r'(\]\()(<?)([^)\s>]+)', lambda m: m.group(1) + m.group(2) + self.target(m.group(3), here), md)
         return re.sub(r'(href=")([^"]+)(")', lambda m: m.group(1) + self.target(m.group(2), here) + m.group(3), md)
 
@@ -263,6 +267,14 @@ def render_outputs(outputs:list, asset_dir:Path, asset_rel:str, prefix:str, show
     flush_streams()
     return blocks
 
+_TEST_LINE = re.compile(r'^(test_\w+\(|assert\b|#|for .*:\s*(test_\w+\(|assert\b)|(\w+\s*=\s*)?np\.testing\.|[\])},]|with pytest)')
+
+def is_test_cell(code:str, outputs:list)->bool:
+    "A cell without output whose statements are mostly checks (test_eq, test_fail, assert, ...): kept in the notebook, left off its page."
+    tops = [l for l in code.splitlines() if l.strip() and not l[0].isspace() and not l.startswith('#')]
+    n = sum(bool(_TEST_LINE.match(l)) or ('; test_' in l) for l in tops)
+    return bool(tops) and not outputs and n > 0 and 2 * n >= len(tops)
+
 def notebook_to_markdown(nb:dict, page:Path, asset_dir:Path, linker:Linker|None=None)->tuple[str, str]:
     "A processed notebook as one Markdown page (and its title); image outputs are written to `asset_dir`."
     fm = front_matter(nb)
@@ -281,11 +293,12 @@ def notebook_to_markdown(nb:dict, page:Path, asset_dir:Path, linker:Linker|None=
         elif c['cell_type'] == 'code':
             opts, code = cell_directives(src)
             if opts.get('hide') or opts.get('include') is False or opts.get('export') or opts.get('exporti'): continue
+            if is_test_cell(code, c.get('outputs', [])): continue              # tests stay in the notebook, off the page
             if code.strip() and opts.get('echo') is not False:
                 parts.append(_code_block(code, c.get('metadata', {}).get('language', 'python')))
             if opts.get('output') is not False:
                 show_doc = bool(re.search(r'\bshow_doc\(', code))
-                parts += render_outputs(c.get('outputs', []), asset_dir, asset_rel, f'cell{n}', show_doc)
+                parts += [link(o, page) for o in render_outputs(c.get('outputs', []), asset_dir, asset_rel, f'cell{n}', show_doc)]
     return '\n\n'.join(parts) + '\n', title
 
 # ---------------------------------------------------------------------------------------------------
@@ -317,7 +330,7 @@ def write_pages(proc:Path, nbs:Path, docs:Path, settings:dict)->list:
         rel, page = nb.relative_to(nbs), page_path(nb, nbs)
         for key in (rel.with_suffix('').as_posix(), page.with_suffix('').as_posix()): pages[key] = page
     site_url = settings.get('doc_host', '').rstrip('/') + settings.get('doc_baseurl', '')
-    linker = Linker(pages, site_url)
+    linker = Linker(pages, site_url, settings.get('git_url', ''))
     nav = []
     for nb in notebooks:
         rel, page = nb.relative_to(nbs), page_path(nb, nbs)
