@@ -10,16 +10,14 @@ import numpy as np
 # third-party deprecation chatter is not for the user of a command line
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 from fastai.torch_core import rank_distrib
-from .data import (make_scenes, load_folder, load_ucm_captions, load_wikipedia, load_class_coco, show_items, ImageReadError,
-                         one_class_split, image_files, read_image)
+from .data import make_scenes, show_items, ImageReadError, one_class_split, image_files, read_image
 from dataclasses import fields
 from .core import CMGConfig, METHODS
 from .io import atomic_write_json, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
-from .openclipart import load_openclipart
+from .loaders import LOADERS, load_data
 
 # %% auto #0
-__all__ = ['LOADERS', 'CMGError', 'load_data', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score',
-           'cmd_evaluate', 'cmd_demo', 'main']
+__all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score', 'cmd_evaluate', 'cmd_demo', 'main']
 
 # %% ../nbs/12_cli.ipynb #dd69fb08
 class CMGError(Exception):
@@ -28,14 +26,7 @@ class CMGError(Exception):
 _USER_ERRORS = (CMGError, ValueError, FileNotFoundError, ImageReadError, NotADirectoryError, PermissionError, OutputError)
 
 # %% ../nbs/12_cli.ipynb #985cf103
-LOADERS = {"folder": load_folder, "ucm": load_ucm_captions, "wikipedia": load_wikipedia, "class-coco": load_class_coco,
-           "openclipart": load_openclipart}
-
-def load_data(path:str|Path, fmt:str="folder", on_error:str="raise"):
-    "Load a data set in one of the formats of `LOADERS`."
-    if fmt not in LOADERS: raise CMGError(f"unknown data format {fmt!r}; choose from {', '.join(LOADERS)}")
-    if not Path(path).exists(): raise CMGError(f"data folder not found: {path}")
-    return LOADERS[fmt](path, on_error=on_error)
+# the formats' registry is `01c_loaders`'s `LOADERS`; `load_data` reads a folder by format name (one-line errors)
 
 # %% ../nbs/12_cli.ipynb #6abf9f9b
 def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12, seed:int=0)->Path:
