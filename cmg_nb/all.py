@@ -10,6 +10,7 @@ from .core import *
 from .io import *
 from .data import *
 from .openclipart import *
+from .loaders import *
 from .backbones import *
 from .training import *
 from .text import *
