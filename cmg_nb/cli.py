@@ -13,11 +13,12 @@ from fastai.torch_core import rank_distrib
 from .data import make_scenes, show_items, ImageReadError, one_class_split, image_files, read_image
 from dataclasses import fields
 from .core import CMGConfig, METHODS
-from .io import atomic_write_json, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
+from .io import atomic_write_json, atomic_write_text, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
 from .loaders import LOADERS, load_data
 
 # %% auto #0
-__all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score', 'cmd_evaluate', 'cmd_demo', 'main']
+__all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score', 'threshold_table', 'cmd_evaluate',
+           'cmd_demo', 'main']
 
 # %% ../nbs/12_cli.ipynb #dd69fb08
 class CMGError(Exception):
@@ -303,18 +304,41 @@ def _evaluate_split(args):
     data = load_data(args.data, args.fmt, on_error=args.on_error)
     return one_class_split(data, sorted(set(_normal_items(data, args.normal_groups).groups)), seed=args.split_seed)
 
+# %% ../nbs/12_cli.ipynb #ee50aa6d
+def threshold_table(res:dict)->str:
+    "What each method's fitted threshold does (%, means over seeds): precision, recall, F1, FPR@95TPR, and AUPR's chance level."
+    import pandas as pd
+    cols = dict(precision="precision", recall="recall", f1="F1", fpr95="FPR@95TPR", chance_aupr="AUPR chance")
+    t = pd.DataFrame({m: {v: 100 * r[k + "_mean"] for k, v in cols.items() if k + "_mean" in r} for m, r in res.items()}).T
+    return "at the fitted threshold (normal validation data, target_fpr):\n" + t.round(1).to_string()
+
+def _write_scores(path, split, scores:dict):
+    "Every test image's anomaly score per method and seed, as CSV (image, group, is_anomaly, method, seed, anomaly_score)."
+    import io as _io, csv
+    names = [str(im) if not isinstance(im, np.ndarray) else f"#{i}" for i, im in enumerate(split.test.images)]
+    buf = _io.StringIO(); w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image", "group", "is_anomaly", "method", "seed", "anomaly_score"])
+    for (m, seed), s in scores.items():
+        w.writerows([n, g, int(y), m, seed, f"{v:.8g}"] for n, g, y, v in zip(names, split.test.groups, split.test_labels, s))
+    atomic_write_text(path, buf.getvalue())
+
 # %% ../nbs/12_cli.ipynb #05863e7e
 def cmd_evaluate(args)->int:
-    from cmg_nb.experiments import run_experiment, format_results
+    from cmg_nb.experiments import experiment_results, format_results
+    from cmg_nb.evaluation import run_methods
     methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     cfg = config_from_args(args)
     if _print_config(args, cfg): return 0
     if args.json: check_writable(args.json, what="--json")
+    if args.scores_out: check_writable(args.scores_out, what="--scores-out")
     split = _evaluate_split(args)
     print(f"{split!r}")
-    res = run_experiment(split, methods, range(args.seeds), cfg, progress=not args.quiet)["results"]
-    print(format_results(res), flush=True)                     # the table first: a failed write cannot lose it
+    scores = {}
+    runs, _ = run_methods(split, tuple(methods), tuple(range(args.seeds)), cfg, progress=not args.quiet, scores=scores)
+    res = experiment_results(runs)
+    print(format_results(res) + "\n\n" + threshold_table(res), flush=True)   # the tables first: a failed write cannot lose them
+    if args.scores_out: _write_scores(args.scores_out, split, scores)
     if args.json:
         atomic_write_json(args.json, json_safe(res), indent=2) # undefined numbers (one seed's interval) as null; rank 0 writes
         if not rank_distrib(): print(f"wrote {args.json}")
@@ -374,6 +398,7 @@ def _train_parser(sub, name:str):
     f.add_argument("--seeds", type=int, default=3, help="runs seeds 0..N-1 per method (default: 3)")
     f.add_argument("--split-seed", type=int, default=0)
     f.add_argument("--json", default=None, help="write results JSON here")
+    f.add_argument("--scores-out", default=None, metavar="FILE", help="write every test image's anomaly score per method and seed (CSV)")
     f.add_argument("--task", default=None, help="with --preset openclipart: living, objects or computer (default: living)")
     f.add_argument("--preset", default=None, help="the paper's protocol (ucm, wikipedia, class-coco) or the Open Clip Art benchmark "
                    "(openclipart; see --task): the data format and normal groups follow it; --format is then ignored")

@@ -301,3 +301,20 @@ def test_every_setting_is_a_flag_with_help_and_config_files_work(tmp_path):
     from cmg_nb.evaluation import available_methods
     h = "".join(cmg("evaluate", "--help")[1].split())                     # argparse wraps lines (even inside names)
     assert "comma-separatedregisteredmethods:" + ",".join(available_methods()) in h and "runsseeds0..N-1" in h
+
+# issue 16: metrics beyond AUROC/AUPR and per-image scores ---------------------------------------------------------------------
+def test_evaluate_prints_threshold_metrics_and_writes_scores(folder, tmp_path):
+    from sklearn.metrics import roc_auc_score, f1_score
+    import pandas as pd
+    rc, out, err = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "pretrained-maha-32", "--seeds", "1",
+                       "--json", tmp_path / "r.json", "--scores-out", tmp_path / "s.csv", *TINY)
+    assert rc == 0, err
+    assert "FPR@95TPR" in out and "AUPR chance" in out
+    res, s = json.loads((tmp_path / "r.json").read_text())["pretrained-maha-32"], pd.read_csv(tmp_path / "s.csv")
+    assert list(s.columns) == ["image", "group", "is_anomaly", "method", "seed", "anomaly_score"] and set(s.method) == {"pretrained-maha-32"}
+    assert res["auroc"] == [pytest.approx(roc_auc_score(s.is_anomaly, s.anomaly_score), abs=1e-6)]   # the file is what was scored
+    assert res["chance_aupr_mean"] == pytest.approx(s.is_anomaly.mean())
+    neg, pos = s.anomaly_score[s.is_anomaly == 0].to_numpy(), np.sort(s.anomaly_score[s.is_anomaly == 1].to_numpy())[::-1]
+    thr95 = pos[int(np.ceil(0.95 * len(pos))) - 1]                      # the score that finds 95% of the anomalies
+    assert res["fpr95_mean"] == pytest.approx((neg >= thr95).mean())
+    assert {"precision_mean", "recall_mean", "f1_mean"} <= set(res)     # their values are checked against sklearn in 11_evaluation
