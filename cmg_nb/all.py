@@ -22,6 +22,7 @@ from .ssd import *
 from .scoring import *
 from .detector import *
 from .pipeline import *
+from .export import *
 from .evaluation import *
 from .cli import *
 from .baselines import *

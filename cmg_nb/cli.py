@@ -18,7 +18,7 @@ from .loaders import LOADERS, load_data
 
 # %% auto #0
 __all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score', 'threshold_table', 'cmd_evaluate',
-           'cmd_demo', 'main']
+           'cmd_demo', 'cmd_export', 'main']
 
 # %% ../nbs/12_cli.ipynb #dd69fb08
 class CMGError(Exception):
@@ -420,12 +420,26 @@ def _score_parser(sub):
 
 _METHODS_HELP = [""]   # the registered methods' names, filled in when help is asked for (listing them imports every method)
 
+def _export_parser(sub):
+    e = sub.add_parser("export", help="write a saved from-scratch CMG model's scoring path (RID mask, E2, Eq. 14) as ONNX")
+    e.add_argument("--model", required=True, help="a model file written by `cmg fit --method cmg` (or ssd, ssd+cmer, ssd+cmle)")
+    e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+
+def cmd_export(args)->int:
+    from cmg_nb.evaluation import load_detector
+    try: from cmg_nb.export import export_onnx
+    except ImportError as e: raise CMGError(f"ONNX export needs the onnx package ({e}); pip install onnx onnxruntime") from None
+    check_writable(args.onnx, what="--onnx")
+    p = export_onnx(load_detector(args.model), args.onnx)
+    if not rank_distrib(): print(f"wrote {p}: input 'images' (N, 3, S, S) float in [0, 1], output 'anomaly_score' (N,)")
+    return 0
+
 def _parser()->argparse.ArgumentParser:
     import cmg_nb
     p = argparse.ArgumentParser(prog="cmg", description="Cross-modal Guidance (CMG) for vision anomaly detection.")
     p.add_argument("--version", action="version", version=f"cmg_nb {cmg_nb.__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
-    _demo_tour_parsers(sub); _train_parser(sub, "fit"); _train_parser(sub, "evaluate"); _score_parser(sub)
+    _demo_tour_parsers(sub); _train_parser(sub, "fit"); _train_parser(sub, "evaluate"); _score_parser(sub); _export_parser(sub)
     return p
 
 # %% ../nbs/12_cli.ipynb #74248720
@@ -445,7 +459,7 @@ def main(argv:list[str]|None=None)->int:
 def _run(args)->int:
     try:
         if args.cmd == "tour": tour(args.out, args.data, args.fmt, args.n, args.seed); return 0
-        return dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo)[args.cmd](args)
+        return dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo, export=cmd_export)[args.cmd](args)
     except _USER_ERRORS as e:
         print(f"cmg: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:

@@ -318,3 +318,16 @@ def test_evaluate_prints_threshold_metrics_and_writes_scores(folder, tmp_path):
     thr95 = pos[int(np.ceil(0.95 * len(pos))) - 1]                      # the score that finds 95% of the anomalies
     assert res["fpr95_mean"] == pytest.approx((neg >= thr95).mean())
     assert {"precision_mean", "recall_mean", "f1_mean"} <= set(res)     # their values are checked against sklearn in 11_evaluation
+
+# issue 16: ONNX export --------------------------------------------------------------------------------------------------------
+def test_cmg_export_onnx_scores_equal_pytorch(model, folder, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    rc, out, err = cmg("export", "--model", model, "--onnx", tmp_path / "m.onnx")
+    assert rc == 0 and "wrote" in out, err
+    det, ims = CMG.load(model), [folder / f"img/{i}.png" for i in range(10)]
+    x = as_image_tensor(ims, det.config.image_size).numpy()
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"images": x})[0]
+    np.testing.assert_allclose(got, det.anomaly_score(ims), rtol=1e-4, atol=1e-4)
+    frozen = tmp_path / "f.cmg"
+    assert cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", frozen, "--method", "pretrained-knn")[0] == 0
+    assert one_line_error(cmg("export", "--model", frozen, "--onnx", tmp_path / "f.onnx"), "covers the from-scratch CMG methods")
