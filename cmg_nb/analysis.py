@@ -16,6 +16,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from matplotlib.figure import Figure
+import warnings
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
 from fastai.callback.core import Callback
 from fastai.learner import Recorder
 from .core import CMGConfig, set_seed
@@ -27,14 +29,15 @@ from .rid import train_rid, rid_features_for
 from .cmle import cluster_texts, lle_weights
 from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
-from .pipeline import as_image_tensor, _caption_embeddings
+from .pipeline import caption_embeddings
+from .detector import as_image_tensor
 from .evaluation import run_methods
 
 # %% auto #0
 __all__ = ['modality_scores', 'pixel_features', 'caption_features', 'clustering_vs_modality', 'plot_modality', 'kl_entropy',
            'entropy_drop', 'cmer_labels', 'entropy_study', 'plot_entropy', 'EpochRecorder', 'rid_learning_curves',
-           'plot_rid_curve', 'mask_mode_study', 'plot_mask_modes', 'latent_separation', 'tsne_frame', 'plot_embedding',
-           'guidance_study', 'plot_guidance']
+           'plot_rid_curve', 'mask_mode_study', 'plot_mask_modes', 'rid_arm_study', 'plot_rid_arms',
+           'latent_separation', 'tsne_frame', 'plot_embedding', 'guidance_study', 'plot_guidance']
 
 # %% ../nbs/15_analysis.ipynb #c3da03db
 def modality_scores(X, # features (N, D)
@@ -140,7 +143,7 @@ def cmer_labels(train:CaptionedImages, valid:CaptionedImages, # normal training 
                 cfg:CMGConfig, # uses the CMER settings and `seed`
                 progress:bool=False)->dict:
     "Train E1 for `cfg.seed`; return the settings, images, caption embeddings, the model and CMER's labels (Eq. 2)."
-    te = _caption_embeddings(train, valid, cfg); T, Tv = te["T"], te["Tv"]
+    te = caption_embeddings(train, valid, cfg.text_encoder); T, Tv = te["T"], te["Tv"]
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     set_seed(cfg.seed)
     m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
@@ -242,6 +245,34 @@ def plot_mask_modes(df:pd.DataFrame)->Figure:
     sns.scatterplot(df, x="rid_valid_accuracy", y="auroc", hue="mask_mode", style="mask_mode", s=40, ax=axs[1])
     axs[1].axvline(df.chance.iloc[0], color="k", ls=":", lw=1, label="chance 1/M")
     axs[1].set_xlabel("RID accuracy (normal validation)"); axs[1].set_title("RID accuracy vs AUROC", fontsize=10); axs[1].legend(fontsize=8)
+    fig.tight_layout(); return fig
+
+# %% ../nbs/15_analysis.ipynb #3b205bf4
+def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mixed test)
+                  cfg:CMGConfig, # the CMG settings each arm changes
+                  arms:dict|None=None, # {name: settings}; default: hard masks with a 1-epoch and a full RID, soft with a full RID
+                  seeds=(0, 1, 2), method:str="cmg", progress:bool=False)->pd.DataFrame:
+    "Fig. 9's arms: `method` with RIDs of different accuracy (and mask modes); AUROC/AUPR and RID validation accuracy per arm and seed."
+    arms = arms or {"hard, RID 1 epoch": dict(mask_mode="hard", rid_epochs=1), "hard, RID full": dict(mask_mode="hard"),
+                    "soft, RID full": dict(mask_mode="soft")}
+    frames = []
+    for name, kw in arms.items():
+        c = cfg.replace(**kw)
+        runs, _ = run_methods(split, (method,), seeds, c, progress=progress)
+        frames.append(runs.assign(arm=name, mask_mode=c.mask_mode, rid_epochs=c.rid_epochs, chance=1 / c.n_regions))
+    return pd.concat(frames, ignore_index=True)
+
+def plot_rid_arms(df:pd.DataFrame)->Figure:
+    "Fig. 9 as the paper draws it: AUROC per arm (box, median, green mean triangle), each arm labelled with its mean RID accuracy."
+    import seaborn as sns, matplotlib.pyplot as plt
+    order = list(dict.fromkeys(df.arm))
+    lab = {a: f"{a}\nRID = {df[df.arm == a].rid_valid_accuracy.mean():.2f}" for a in order}
+    d = df.assign(label=df.arm.map(lab)); o = [lab[a] for a in order]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    sns.boxplot(d, x="label", y="auroc", order=o, color="lightgray", showmeans=True,
+                meanprops=dict(marker="^", markerfacecolor="green", markeredgecolor="green"), ax=ax)
+    sns.stripplot(d, x="label", y="auroc", order=o, color="k", size=4, ax=ax)
+    ax.set_xlabel(""); ax.set_ylabel("test AUROC"); ax.set_title(f"Fig. 9: CMG per RID arm ({df.seed.nunique()} seeds)", fontsize=10)
     fig.tight_layout(); return fig
 
 # %% ../nbs/15_analysis.ipynb #55c29788

@@ -141,7 +141,7 @@ def _as_torch(W, like:torch.Tensor)->torch.Tensor:
     return torch.as_tensor(W).to(dtype=like.dtype, device=like.device)
 
 def _relative(loss, features):
-    "Divide by the features' total variance (scale-free loss; see 'Collapse' below)."
+    "Divide by the features' total variance: scale-free, and on the unit sphere (V = 1 - |mean f|^2) it rewards spread; see 'Collapse' below."
     return loss / features.var(0, unbiased=False).sum().clamp_min(1e-12)
 
 def global_guidance_loss(features:torch.Tensor, # f_i for the rows of W (B, D)

@@ -5,6 +5,7 @@
 # %% ../nbs/11_evaluation.ipynb #8a9c4184
 from __future__ import annotations
 import os, json, time, html, base64, importlib
+from functools import partial
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -12,49 +13,55 @@ from .core import CMGConfig, METHODS
 from .data import make_scenes, one_class_split, OneClassSplit, CaptionedImages
 from .pipeline import CMG, as_image_tensor
 from .scoring import evaluate, summarize_runs
-from .detector import REGISTRY, registered, Detector, read_model_file, DETECTOR_FORMAT
+from .detector import REGISTRY, register, registered, Detector, read_model_file, DETECTOR_FORMAT
+from .io import atomic_write_text, atomic_savefig
 
 # %% auto #0
-__all__ = ['DETECTORS', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'available_methods', 'make_detector',
-           'load_detector', 'run_methods', 'results_json', 'results_table', 'plot_roc', 'plot_score_hist',
-           'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo', 'margin_line']
+__all__ = ['METHOD_MODULES', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'available_methods', 'make_detector',
+           'load_detector', 'threshold_metrics', 'run_methods', 'results_json', 'results_table', 'plot_roc',
+           'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo', 'margin_line']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
-DETECTORS = {  # name -> "module:callable"; built as callable(config, seed=seed)
-    "cmda": "cmg_nb.baselines:CMDA",
-    "she": "cmg_nb.baselines:SHE",
-    "pretrained-maha": "cmg_nb.frozen:pretrained_maha",           # frozen MobileNetV2 at 96 px + Eq. 14 (20_frozen)
-    "pretrained-maha-32": "cmg_nb.pretrained:PretrainedMahalanobis", # the same at the config's image size (17_pretrained)
-    "pretrained-knn": "cmg_nb.frozen:pretrained_knn",
-    "ssd-frozen": "cmg_nb.frozen:ssd_frozen",
-    "ssd+cmer-frozen": "cmg_nb.frozen:ssd_cmer_frozen",
-    "ssd+cmle-frozen": "cmg_nb.frozen:ssd_cmle_frozen",
-    "cmg-frozen": "cmg_nb.frozen:cmg_frozen",
-    "cmg-pretrained": "cmg_nb.pretrained:pretrained_cmg",
-    "zero-shot": "cmg_nb.zeroshot:ZeroShotDetector",
-    "zero-shot-fused": "cmg_nb.zeroshot:fused_zero_shot",
-}
+METHOD_MODULES = ("cmg_nb.baselines", "cmg_nb.pretrained", "cmg_nb.zeroshot", "cmg_nb.frozen")   # they register their detectors
+
+for _m in METHODS: register(_m, partial(CMG.for_method, _m))   # the paper's four: switches of one `CMG`
+
+def _register_all():
+    "Import the method modules (each registers its detectors on import); cheap after the first call."
+    for m in METHOD_MODULES: importlib.import_module(m)
 
 def available_methods()->list:
-    "Every method name `run_methods` and `cmg evaluate` accept (with those `detector.register` added)."
-    return list(METHODS) + list(DETECTORS) + [m for m in REGISTRY if m not in DETECTORS]
+    "Every registered method name (the paper's four first): what `run_methods` and `cmg evaluate` accept."
+    _register_all()
+    return [m for m in METHODS if m in REGISTRY] + [m for m in REGISTRY if m not in METHODS]
 
 def make_detector(method:str, # a name from `available_methods()`
                   config:CMGConfig|None=None, seed:int=0):
     "An unfitted detector for `method` with `config` and `seed`."
-    if method in METHODS: return CMG.for_method(method, config, seed=int(seed))
-    if method in REGISTRY and method not in DETECTORS: return registered(method)(config or CMGConfig(), seed=int(seed))
-    if method not in DETECTORS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(available_methods())}")
-    mod, name = DETECTORS[method].split(":")
-    return getattr(importlib.import_module(mod), name)(config or CMGConfig(), seed=int(seed))
+    if method not in available_methods(): raise ValueError(f"unknown method {method!r}; choose from {', '.join(available_methods())}")
+    return registered(method)(config or CMGConfig(), seed=int(seed))
 
 def load_detector(path:str|Path):
-    "Any saved detector: a from-scratch `CMG` file or a `Detector` file (the frozen family), told apart by the format inside."
+    "Any saved detector: a from-scratch `CMG` file or a `Detector` file (every other method), told apart by the format inside."
     return Detector.load(path) if read_model_file(path)["format"] == DETECTOR_FORMAT else CMG.load(path)
+
+# %% ../nbs/11_evaluation.ipynb #e8cec96a
+def threshold_metrics(scores, # anomaly scores (higher = more anomalous)
+                      is_anomaly, # 1 = anomaly
+                      threshold:float, # the detector's threshold (`-offset_`)
+                     )->dict:
+    "Precision, recall and F1 at `threshold`, FPR at 95% TPR, and AUPR's chance level (anomalies are the positive class)."
+    from sklearn.metrics import precision_recall_fscore_support, roc_curve
+    s, y = np.asarray(scores, np.float64), np.asarray(is_anomaly).astype(int)
+    p, r, f, _ = precision_recall_fscore_support(y, (s > threshold).astype(int), average="binary", zero_division=0)
+    fpr, tpr, _ = roc_curve(y, s)
+    return dict(precision=float(p), recall=float(r), f1=float(f), fpr95=float(fpr[np.searchsorted(tpr, 0.95)]), chance_aupr=float(y.mean()))
 
 # %% ../nbs/11_evaluation.ipynb #e4979a96
 def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"), seeds=(0, 1, 2),
-                config:CMGConfig|None=None, progress:bool=True, keep_models:bool=False):
+                config:CMGConfig|None=None, progress:bool=True, keep_models:bool=False,
+                scores:dict|None=None, # filled with {(method, seed): test anomaly scores} when given
+               ):
     "Fit and evaluate each method with each seed; returns (runs DataFrame, {(method, seed): fitted detector} if keep_models)."
     config = config or CMGConfig()
     bad = [m for m in methods if m not in available_methods()]
@@ -65,8 +72,9 @@ def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cm
             t = time.time()
             det = make_detector(m, config, seed=int(seed)).fit(split.train, split.valid, stage_cache=cache, progress=progress)
             s = det.anomaly_score(split.test)
-            r = evaluate(s, split.test_labels)
-            rows.append(dict(method=m, seed=int(seed), auroc=float(r["auroc"]), aupr=float(r["aupr"]),
+            r = {**evaluate(s, split.test_labels), **threshold_metrics(s, split.test_labels, -det.offset_)}
+            if scores is not None: scores[(m, int(seed))] = np.asarray(s, np.float64)
+            rows.append(dict(method=m, seed=int(seed), **{k: float(v) for k, v in r.items()},
                              fit_seconds=round(time.time() - t, 1), rid_valid_accuracy=getattr(det, "info_", {}).get("rid_valid_accuracy", np.nan),
                              uses_labels=bool(getattr(det, "uses_labels", False))))
             if progress: print(f"  {m:9s} seed {seed}: AUROC {r['auroc']:.3f}  AUPR {r['aupr']:.3f}  ({rows[-1]['fit_seconds']}s)")
@@ -82,6 +90,8 @@ def results_json(runs:pd.DataFrame)->dict:
         out[m] = dict(auroc_mean=float(r["auroc_mean"]), auroc_ci95=float(r["auroc_ci95"]), aupr_mean=float(r["aupr_mean"]),
                       aupr_ci95=float(r["aupr_ci95"]), seeds=[int(v) for v in g.seed],
                       auroc=[float(v) for v in g.auroc], aupr=[float(v) for v in g.aupr])
+        for c in ("precision", "recall", "f1", "fpr95", "chance_aupr"):            # the threshold's figures, when the runs have them
+            if c in g: out[m][c + "_mean"] = float(g[c].mean())
     return out
 
 def results_table(res:dict)->str:
@@ -93,10 +103,7 @@ def results_table(res:dict)->str:
     return "\n".join(lines)
 
 # %% ../nbs/11_evaluation.ipynb #04613287
-def _savefig(fig, path:Path):
-    import matplotlib.pyplot as plt
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=90, bbox_inches="tight"); plt.close(fig); os.replace(tmp, path)
+def _savefig(fig, path:Path): atomic_savefig(fig, path)   # temporary file + rename, rank 0 only (00a_io)
 
 def plot_roc(scores:dict, labels, ax=None):
     "ROC curves of several methods' anomaly scores (anomaly = positive)."
@@ -149,7 +156,7 @@ def plot_tsne(feats:dict, groups, seed:int=0, max_points:int=600):
     axs[0][-1].legend(fontsize=7, markerscale=2, loc="best"); fig.tight_layout(); return fig
 
 # %% ../nbs/11_evaluation.ipynb #605533e8
-DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3, lam=10.0, n_regions=9)
+DEMO_CONFIG = dict(image_size=32, backbone="convnet", epochs=8, match_epochs=6, rid_epochs=6, batch_size=128, lr=2e-3, lam=10.0, n_regions=4)   # M = 4: the paper's value for UCM and Class-COCO
 CPU_DEMO_METHODS = ("pretrained-knn", "pretrained-maha", "ssd-frozen", "ssd+cmer-frozen", "ssd+cmle-frozen", "cmg-frozen")
 GPU_DEMO_METHODS = ("ssd", "ssd+cmer", "ssd+cmle", "cmg")
 
@@ -219,8 +226,8 @@ def margin_line(c:dict)->str:
             f"paired 95% CI ±{100*c['paired_ci95']:.1f}); seed-to-seed std: {b} {100*c['seed_spread_ssd']:.1f}, {a} {100*c['seed_spread_cmg']:.1f}")
 
 def _write_report(out:Path, table:str, summary:dict):
-    tmp = out / "results.json.tmp"; tmp.write_text(json.dumps(summary["results"], indent=2)); os.replace(tmp, out / "results.json")
-    tmp = out / "summary.json.tmp"; tmp.write_text(json.dumps(summary, indent=1)); os.replace(tmp, out / "summary.json")   # settings, split, time, margins
+    atomic_write_text(out / "results.json", json.dumps(summary["results"], indent=2))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))   # settings, split, time, margins
     imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in summary["figures"])
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>cmg demo</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%}} pre{{background:#f4f4f4;padding:1em}}</style></head>
@@ -231,4 +238,4 @@ Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
 {"".join(f"<p>{html.escape(margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
 {imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
-    tmp = out / "report.html.tmp"; tmp.write_text(page); os.replace(tmp, out / "report.html")
+    atomic_write_text(out / "report.html", page)

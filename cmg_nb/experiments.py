@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import warnings
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
 from fastai.callback.core import Callback
 from sklearn.metrics import roc_auc_score
 from .core import CMGConfig, METHODS
@@ -17,26 +19,29 @@ from .data import (UCM_CLASSES, WIKI_CLASSES, CaptionedImages, OneClassSplit, on
 from .openclipart import load_openclipart
 from .scoring import MahalanobisScorer
 from .ssd import extract_features
-from .pipeline import CMG, as_image_tensor, _atomic_write_text
+from .pipeline import CMG, as_image_tensor
+from .io import atomic_write_text
+from .loaders import LOADERS
 from .baselines import CMDA
 from .evaluation import run_methods, results_json
 
 # %% auto #0
-__all__ = ['UCM_NORMAL', 'WIKI_NORMAL', 'PRESETS', 'OPENCLIPART_TASKS', 'OPENCLIPART_DEV_TASKS', 'OPENCLIPART_CAPS', 'LABEL_MARK',
-           'preset_groups', 'preset_split', 'once_per_file', 'task_split', 'benchmark_lines', 'experiment_results',
-           'results_frame', 'format_results', 'run_experiment', 'EpochAUROC', 'auroc_per_epoch', 'selection_gap',
-           'plot_auroc_per_epoch']
+__all__ = ['UCM_NORMAL', 'WIKI_NORMAL', 'PRESETS', 'PRESET_PROFILES', 'PROFILE_NOTES', 'OPENCLIPART_TASKS',
+           'OPENCLIPART_DEV_TASKS', 'OPENCLIPART_CAPS', 'LABEL_MARK', 'preset_groups', 'preset_split', 'preset_config',
+           'run_preset', 'once_per_file', 'task_split', 'benchmark_lines', 'paper_gains', 'paper_table', 'gain_lines',
+           'experiment_results', 'results_frame', 'format_results', 'run_experiment', 'EpochAUROC', 'auroc_per_epoch',
+           'selection_gap', 'plot_auroc_per_epoch']
 
 # %% ../nbs/14_experiments.ipynb #ba87cb84
-UCM_NORMAL = UCM_CLASSES[:6]      # ours: the paper's choice was not found
-WIKI_NORMAL = WIKI_CLASSES[:4]    # ours: the paper's choice was not found
+UCM_NORMAL = UCM_CLASSES[:6]      # ours: the paper draws 6 classes at random and does not name them
+WIKI_NORMAL = WIKI_CLASSES[:4]    # ours: the paper does not name its 4 normal classes
 
 PRESETS = {
-    "ucm": dict(format="ucm", loader=load_ucm_captions, normal=list(UCM_NORMAL), classes=list(UCM_CLASSES),
+    "ucm": dict(format="ucm", normal=list(UCM_NORMAL), classes=list(UCM_CLASSES),
                 note="UCM-captions: 6 of the 21 UC Merced classes normal, the other 15 anomalous"),
-    "wikipedia": dict(format="wikipedia", loader=load_wikipedia, normal=list(WIKI_NORMAL), classes=list(WIKI_CLASSES),
+    "wikipedia": dict(format="wikipedia", normal=list(WIKI_NORMAL), classes=list(WIKI_CLASSES),
                       note="Wikipedia: 4 of the 10 categories normal, the other 6 anomalous"),
-    "class-coco": dict(format="class-coco", loader=load_class_coco, normal=None, classes=None, n_normal=6, n_anomaly_groups=50,
+    "class-coco": dict(format="class-coco", normal=None, classes=None, n_normal=6, n_anomaly_groups=50,
                        note="Class-COCO: the 6 largest single-category groups normal, the next 50 groups anomalous"),
 }
 
@@ -82,13 +87,53 @@ def preset_split(data_dir:str|Path|None, # the data set's folder, in the preset'
     p = _check_preset(preset)
     if data is None:
         if data_dir is None or not Path(data_dir).exists(): raise FileNotFoundError(f"data folder not found: {data_dir}")
-        data = p["loader"](data_dir, on_error=on_error)
+        data = LOADERS[p["format"]](data_dir, on_error=on_error)   # a preset names its format; the loader is looked up
     if preset == "openclipart" and normal is None:                      # a benchmark task (capped, each file once): `task_split`
         return task_split(data, task or "living", seed=seed)
     normal, anomalous = preset_groups(data, preset, normal, min_normal)
     if not anomalous: raise ValueError(f"preset {preset!r}: no anomalous group left in this data (groups: {', '.join(data.group_names)})")
     return one_class_split(data, normal, anomaly_groups=anomalous, test_frac=test_frac, val_frac=val_frac,
                            max_anomalies=max_anomalies, seed=seed)
+
+# %% ../nbs/14_experiments.ipynb #255cdd0a
+PRESET_PROFILES = {   # per preset: the paper's settings (Sec. IV-B) and a CPU-sized profile
+    "class-coco": dict(paper=dict(config=dict(backbone="resnet50", n_regions=4, n_text_clusters=5, batch_size=128, epochs=200, lr=0.01),
+                                  optimizer=dict(name="sgd", lr=0.01, weight_decay=1e-4), unprinted=["image_size"]),
+                       cpu=dict(config=dict(backbone="resnet18", n_regions=4, n_text_clusters=5, batch_size=128, epochs=20, lr=1e-3))),
+    "ucm": dict(paper=dict(config=dict(backbone="resnet50", n_regions=4, n_text_clusters=5, batch_size=128, epochs=200, lr=1e-4),
+                           optimizer=dict(name="adam", lr=1e-4, betas=(0.5, 0.9)), unprinted=["image_size", "batch_size", "epochs"]),
+                cpu=dict(config=dict(backbone="resnet18", n_regions=4, n_text_clusters=5, batch_size=128, epochs=20, lr=1e-3))),
+    "wikipedia": dict(paper=dict(config=dict(backbone="resnet50", n_regions=9, n_text_clusters=5, batch_size=128, epochs=200, lr=1e-4),
+                                 optimizer=dict(name="adam", lr=1e-4, betas=(0.5, 0.9)), unprinted=["image_size", "batch_size", "epochs"]),
+                      cpu=dict(config=dict(backbone="resnet18", n_regions=9, n_text_clusters=5, batch_size=128, epochs=20, lr=1e-3))),
+}
+PROFILE_NOTES = {"paper": "the paper's settings, meant for a GPU", "cpu": "CPU-sized: ResNet-18, 20 epochs, Adam lr 1e-3; the paper's M and K"}
+
+def preset_config(preset:str, # "ucm", "wikipedia" or "class-coco"
+                  profile:str|None=None, # "paper" or "cpu"; None: "paper" on a GPU, "cpu" otherwise
+                  verbose:bool=True, # print the profile used (and what it cannot apply)
+                  **overrides)->CMGConfig:
+    "The `CMGConfig` of `preset` under `profile` (settings in `overrides` win); prints which profile it used."
+    if preset not in PRESET_PROFILES: raise ValueError(f"no profiles for preset {preset!r}; presets with profiles: {', '.join(PRESET_PROFILES)}")
+    profile = profile or ("paper" if torch.cuda.is_available() else "cpu")
+    if profile not in PRESET_PROFILES[preset]: raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PRESET_PROFILES[preset])}")
+    p = PRESET_PROFILES[preset][profile]
+    cfg = CMGConfig(**{**p["config"], **overrides}).validate()
+    if verbose:
+        print(f"preset {preset}, profile {profile} ({PROFILE_NOTES[profile]}): " + ", ".join(f"{k}={getattr(cfg, k)}" for k in p["config"]))
+        if "optimizer" in p: print(f"  not applied (CMGConfig has no optimiser fields; fastai Adam, one-cycle, is used): {p['optimizer']}")
+        if p.get("unprinted"): print(f"  not in the paper, ours: {', '.join(p['unprinted'])}")
+    return cfg
+
+def run_preset(data_dir, # the data set's folder, in the preset's format
+               preset:str, methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"), seeds=(0, 1, 2),
+               profile:str|None=None, # "paper" or "cpu" (see `preset_config`)
+               split_seed:int=0, progress:bool=True, json_path=None, **overrides)->dict:
+    "A preset end to end: its split, its profile's config (printed), methods x seeds (`run_experiment`)."
+    split = preset_split(data_dir, preset, seed=split_seed)
+    cfg = preset_config(preset, profile, **overrides)
+    out = run_experiment(split, methods, seeds, cfg, progress=progress, json_path=json_path)
+    return {**out, "config": cfg, "profile": profile or ("paper" if torch.cuda.is_available() else "cpu")}
 
 # %% ../nbs/14_experiments.ipynb #0cdcf023
 OPENCLIPART_TASKS = {   # fixed before any result was seen; anomalies: every other category
@@ -102,7 +147,7 @@ OPENCLIPART_DEV_TASKS = {   # where the frozen family's design was chosen (20_fr
 }
 OPENCLIPART_CAPS = dict(max_normal=1200, max_anomalies=1000)
 
-PRESETS["openclipart"] = dict(format="openclipart", loader=load_openclipart, normal=OPENCLIPART_TASKS["living"], classes=None,
+PRESETS["openclipart"] = dict(format="openclipart", normal=OPENCLIPART_TASKS["living"], classes=None,
                               tasks=OPENCLIPART_TASKS, note="Open Clip Art: 3 tasks of normal categories, every other category anomalous")
 
 def once_per_file(data:CaptionedImages, # items whose images are file paths (others are returned as they are)
@@ -154,6 +199,41 @@ def benchmark_lines(res:dict, # `nbs/results/openclipart.json` (written by `benc
         out.append(f"target {what}: {100 * t['margin']:+.1f} points (target +{100 * t['target']:.0f}{ci}): {'met' if t['met'] else 'MISSED'}")
     return "\n".join(out)
 
+# %% ../nbs/14_experiments.ipynb #27e4ff1f
+def paper_gains(paper:dict, # `nbs/results/paper.json`
+                a:str="cmg", b:str="ssd", table:str="table1", metric:str="auroc")->dict:
+    "Relative gain of method `a` over `b` per data set, `a / b - 1` in percent, recomputed from the paper's table."
+    return {d: 100 * (t[a][metric] / t[b][metric] - 1) for d, t in paper[table].items()}
+
+def _cell(r:dict|None, metric:str, scale:float, digits:int)->str:
+    "'mean ± ci' of one result (the paper's percent or our fractions); '' when the method was not run."
+    if r is None: return ""
+    m = r[f"{metric}_mean"] if f"{metric}_mean" in r else r[metric]     # ours: `*_mean` (beside the per-seed list); the paper's: the value
+    ci = next((r[k] for k in (f"{metric}_ci95", f"{metric}_ci95_tasks") if r.get(k) is not None), None)
+    return f"{scale * m:.{digits}f}" + ("" if ci is None or not np.isfinite(ci) else f" ± {scale * ci:.{digits}f}")
+
+def paper_table(paper:dict, # `nbs/results/paper.json`
+                ours:dict|None=None, # {column label: {method: our result (fractions, `results_json` or the benchmark's)}}
+                table:str="table1", # "table1" (the baselines) or "table2" (the ablation)
+                metric:str="auroc")->pd.DataFrame:
+    "The paper's table (mean ± 95% interval over tasks, %) with one column per data set, and our columns beside it."
+    t = paper[table]; methods = list(next(iter(t.values())))
+    cols = {f"paper {paper['datasets'][d]['name']}": [_cell(t[d].get(m), metric, 1, 2) for m in methods] for d in t}
+    for label, res in (ours or {}).items(): cols[f"ours: {label}"] = [_cell(res.get(m), metric, 100, 1) for m in methods]
+    return pd.DataFrame(cols, index=pd.Index(methods, name=f"{metric.upper()} (%)"))
+
+def gain_lines(paper:dict, # `nbs/results/paper.json`
+               ours:dict|None=None, # {label: {method: our result}}, each with "cmg" and "ssd"
+              )->str:
+    "CMG's relative AUROC gain over SSD: the paper's, recomputed from its Table I, then ours on the same formula."
+    g, t = paper_gains(paper), paper["table1"]
+    out = ["CMG over SSD, relative AUROC gain (CMG / SSD - 1): paper " + ", ".join(
+        f"{paper['datasets'][d]['name']} {v:.2f}% ({t[d]['cmg']['auroc']:.2f} / {t[d]['ssd']['auroc']:.2f} - 1)" for d, v in g.items())]
+    for label, res in (ours or {}).items():
+        c, s = (100 * res[m]["auroc_mean"] for m in ("cmg", "ssd"))
+        out.append(f"ours, {label}: {100 * (c / s - 1):+.2f}% ({c:.1f} / {s:.1f} - 1)")
+    return "\n".join(out)
+
 # %% ../nbs/14_experiments.ipynb #95b49723
 LABEL_MARK = "†"
 
@@ -198,7 +278,7 @@ def run_experiment(split:OneClassSplit, # a one-class split (`preset_split`, `on
     res = experiment_results(runs)
     if json_path is not None:
         p = Path(json_path); p.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(p, json.dumps(res, indent=2))              # rank 0 alone writes under torchrun
+        atomic_write_text(p, json.dumps(res, indent=2))               # rank 0 alone writes under torchrun
     return dict(table=results_frame(res), results=res, runs=runs, seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/14_experiments.ipynb #bd3874de

@@ -11,8 +11,9 @@ import torch, torch.nn.functional as F
 from .core import CMGConfig
 
 # %% auto #0
-__all__ = ['MASK_MODES', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores', 'candidate_scores',
-           'best_masks', 'mask_images', 'region_object_overlap', 'mask_overlap_report', 'dcor_matrix']
+__all__ = ['MASK_MODES', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores', 'eq2_printed_scores',
+           'candidate_scores', 'best_masks', 'mask_images', 'region_object_overlap', 'mask_overlap_report',
+           'dcor_matrix']
 
 # %% ../nbs/05_masking.ipynb #cee30c82
 def _grid_side(m:int)->int:
@@ -77,6 +78,17 @@ def matching_scores(z_text:torch.Tensor, # (B, d) caption embeddings
     tot = cos.sum(1, keepdim=True)
     sign = torch.where(tot < 0, -1., 1.).to(tot.dtype)
     return cos / (sign * tot.abs().clamp_min(eps))
+
+# %% ../nbs/05_masking.ipynb #793f5cfd
+def eq2_printed_scores(z_text:torch.Tensor, # (N, d) caption embeddings of the data set
+                       z_image:torch.Tensor, # (N, M, d) embeddings of the M masked copies of every image
+                      )->torch.Tensor:
+    "Eq. 2 as printed: each caption against each masked copy of its own image, divided by the sum over all text-image pairs (N, M)."
+    if z_text.ndim != 2 or z_image.ndim != 3 or z_image.shape[0] != z_text.shape[0] or z_image.shape[2] != z_text.shape[1]:
+        raise ValueError(f"need z_text (N, d) and z_image (N, M, d), got {tuple(z_text.shape)} and {tuple(z_image.shape)}")
+    t, v = F.normalize(z_text, dim=-1), F.normalize(z_image, dim=-1)
+    total = torch.einsum("id,d->", t, v.sum((0, 1)))                      # sum over every caption i', image j', copy k' of cos
+    return torch.einsum("id,imd->im", t, v) / total
 
 # %% ../nbs/05_masking.ipynb #bca0c50c
 @torch.no_grad()

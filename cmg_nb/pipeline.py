@@ -73,19 +73,6 @@ def cmg_stages(cfg:CMGConfig, x:torch.Tensor, xv:torch.Tensor, train:CaptionedIm
     "The stage runner of one fit: keyed by all pixels and captions of `train` and `valid` and by each stage's settings."
     return Stages(cfg.to_dict(), fingerprint(x, xv, train, valid), checkpoint, cache, _STAGE_KEYS)
 
-# %% ../nbs/10_pipeline.ipynb #a0b176ac
-# kept for the method modules that still import the private names (13_baselines, 17_pretrained, 18_zeroshot)
-def _normal_valid(train, valid, cfg): return normal_valid(train, valid, cfg.val_frac, cfg.seed)
-def _caption_embeddings(train, valid, cfg): return caption_embeddings(train, valid, cfg.text_encoder)
-def _data_key(x, train): return fingerprint(x, train)
-def _fingerprint(*a): return fingerprint(*a)
-class _Stages(Stages):
-    def __init__(self, cfg, data_key, checkpoint=None, cache=None): super().__init__(cfg.to_dict(), data_key, checkpoint, cache, _STAGE_KEYS)
-def _atomic_write_text(path, text):
-    from cmg_nb.io import atomic_write_text
-    return atomic_write_text(path, text)
-_atomic_torch_save = atomic_torch_save
-
 # %% ../nbs/10_pipeline.ipynb #9a6c1c56
 def _sparse_to_dict(W)->dict:
     W = sp.coo_matrix(W)

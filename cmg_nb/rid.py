@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy, tempfile, contextlib, io
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
+import warnings
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
 from fastai.learner import Learner
 from fastai.callback.tracker import EarlyStoppingCallback
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
@@ -22,7 +24,7 @@ from .contrastive import QuietSaveModel
 
 # %% auto #0
 __all__ = ['rid_loss', 'score_mlp', 'RID', 'PooledPixels', 'make_rid', 'rid_features_for', 'train_rid', 'rid_scores',
-           'rid_select', 'rid_accuracy']
+           'rid_select', 'rid_accuracy', 'majority_rate']
 
 # %% ../nbs/06_rid.ipynb #09404f07
 def rid_loss(logits:torch.Tensor, # (B, M) RID scores of the M masked copies of each image
@@ -42,6 +44,7 @@ def score_mlp(in_dim:int, hidden:tuple=(512, 256, 128))->nn.Sequential:
 
 class RID(nn.Module):
     "Redundant Information Detector: one score per masked copy of an image; softmax over the M copies."
+    title = "RID (Eq. 3)"   # the heading of its training table
     def __init__(self,
                  features:nn.Module, # image feature extractor (B, 3, H, W) -> (B, feat_dim)
                  feat_dim:int, # size of its output
@@ -79,6 +82,7 @@ class PooledPixels(nn.Module):
 # %% ../nbs/06_rid.ipynb #57c188fa
 class _HeadOnly(nn.Module):
     "Wraps a RID so that a learner trains its MLP on precomputed (B, M, D) candidate features."
+    title = RID.title
     def __init__(self, rid): super().__init__(); self.rid = rid
     def forward(self, f): return self.rid.score_features(f)
 
@@ -184,6 +188,14 @@ def rid_select(rid:RID, # a trained RID
     return rid_scores(rid, torch.as_tensor(x).float(), bs).argmax(1).astype(np.int64)
 
 def rid_accuracy(rid:RID, x:torch.Tensor, labels, cfg:CMGConfig|None=None, bs:int=64)->float:
-    "Share of images for which the RID picks CMER's label (chance: 1/M)."
+    "Share of images for which the RID picks CMER's label (chance: 1/M; compare with `majority_rate` too)."
     labels = _check_labels(labels, len(x), rid.m).numpy()
     return float((rid_select(rid, x, cfg, bs) == labels).mean())
+
+def majority_rate(train_labels, # CMER's labels of the training images
+                  labels, # the labels the RID is scored on (e.g. the normal validation images')
+                  m:int, # number of regions M
+                 )->float:
+    "Accuracy of the image-blind rule that always names the most frequent region of `train_labels` (the RID's second baseline)."
+    mode = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=m).argmax()
+    return float((np.asarray(labels) == mode).mean())

@@ -53,3 +53,22 @@ def test_rid_curves_follow_rid_input(monkeypatch, rid_input):
     monkeypatch.setattr(A, "train_rid", fake_train_rid)
     A.rid_learning_curves(None, None, CMGConfig(rid_input=rid_input), seeds=(0, 1))
     assert seen == (["pixels"] * 2 if rid_input == "pixels" else ["E1"] * 2)
+
+def test_fig9_rid_arms_are_the_documented_arms():
+    "Fig. 9's arms: the three default arms x seeds 0-2, each with the RID budget and mask that its name says."
+    from cmg_nb.evaluation import DEMO_CONFIG
+    df = pd.read_csv(RESULTS/"fig9_rid_arms.csv")
+    assert list(dict.fromkeys(df.arm)) == ["hard, RID 1 epoch", "hard, RID full", "soft, RID full"]
+    for arm, g in df.groupby("arm"):
+        assert sorted(g.seed) == [0, 1, 2]
+        assert (g.rid_epochs == (1 if "1 epoch" in arm else DEMO_CONFIG["rid_epochs"])).all()
+        assert (g.mask_mode == arm.split(",")[0]).all() and (g.chance == 0.25).all()
+
+def test_fig5_saved_matrices():
+    "Fig. 5's saved matrices: the eight sets, symmetric, unit diagonal; the RID's baselines match its settings."
+    import numpy as np
+    f = json.loads((RESULTS/"fig5_dcor.json").read_text())
+    assert f["names"] == ["raw", "CMER mask", "RID mask", "random mask", "object only", "captions", "white noise", "uniform noise"]
+    for k in ("plain", "bias_corrected"):
+        a = np.asarray(f[k]); assert a.shape == (8, 8) and np.allclose(a, a.T) and np.allclose(np.diag(a), 1)
+    assert f["chance"] == 1 / f["settings"]["n_regions"] and f["settings"]["n_train"] == 2000 and f["n"] == 200

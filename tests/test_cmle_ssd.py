@@ -93,3 +93,78 @@ def test_scorer_direction_and_evaluate():
     assert r["auroc"] > 0.95
     tab = summarize_runs([dict(method="m", seed=i, **r) for i in range(3)])
     assert tab.loc["m", "auroc_ci95"] == 0
+
+
+# --- the ablation switches, the training's guidance loss (relative=True), the kept epoch and the threshold, by value ---
+
+def _tiny(method, n=160):
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.pipeline import CMG
+    sp_ = one_class_split(make_scenes(n, size=32, seed=3), ["circle", "square", "triangle", "diamond"], seed=0)
+    cfg = CMGConfig(image_size=16, backbone="convnet", epochs=2, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32, lr=2e-3)
+    return sp_, CMG.for_method(method, cfg), cfg
+
+@pytest.mark.parametrize("method,cmer,cmle", [("ssd", False, False), ("ssd+cmer", True, False), ("ssd+cmle", False, True), ("cmg", True, True)])
+def test_ablation_switches_drop_cmer_and_cmle(monkeypatch, method, cmer, cmle):
+    "Without CMER, E2 trains on the raw images and no RID exists; without CMLE, it gets no LLE weights."
+    import cmg_nb.pipeline as P
+    seen, real = {}, P.train_encoder
+    def spy(x, cfg, W=None, **kw): seen.update(x=x.clone(), W=W); return real(x, cfg, W=W, **kw)
+    monkeypatch.setattr(P, "train_encoder", spy)
+    sp_, det, cfg = _tiny(method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); det.fit(sp_.train, sp_.valid, progress=False)
+    x = P.as_image_tensor(sp_.train, cfg.image_size)
+    assert torch.equal(seen["x"], x) != cmer                                  # raw images exactly when CMER is off
+    assert (det.rid_ is not None) == cmer and (det.matching_ is not None) == cmer
+    assert (seen["W"] is not None) == cmle
+    if cmle: assert seen["W"].shape == (len(x), len(x)) and np.allclose(np.asarray(seen["W"].sum(1)).ravel(), 1, atol=1e-6)
+    xt = P.as_image_tensor(sp_.test, cfg.image_size)
+    if not cmer: torch.testing.assert_close(det._mask(xt), xt)               # no CMER: nothing is masked at test time either
+
+def test_training_uses_the_relative_guidance_loss(monkeypatch):
+    "The encoder's CMLE term is Eq. 13 (feature bank) divided by the batch's total variance: relative=True, recomputed here."
+    from cmg_nb.ssd import train_encoder
+    calls = []
+    real = FeatureBank.loss
+    def spy(self, W, idx, f, relative=False):
+        out = real(self, W, idx, f, relative=relative)
+        nb = self.feats.clone()                                               # bank after the update: the batch rows are f
+        plain = ((f.detach() - torch.as_tensor(W[np.asarray(idx)].toarray(), dtype=f.dtype) @ nb) ** 2).sum(1)
+        has = np.asarray(np.abs(W[np.asarray(idx)]).sum(1)).ravel() > 0
+        calls.append((relative, out.item(), plain[torch.as_tensor(has)].mean().item() / f.detach().var(0, unbiased=False).sum().item()))
+        return out
+    monkeypatch.setattr(FeatureBank, "loss", spy)
+    rng = np.random.default_rng(0)
+    x = torch.rand(64, 3, 16, 16)
+    Y = rng.normal(size=(64, 6)); W = lle_weights(Y, cluster_texts(Y, k=2), n_neighbors=5)
+    from cmg_nb.core import CMGConfig
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        enc = train_encoder(x, CMGConfig(image_size=16, backbone="convnet", epochs=1, batch_size=32, lam=1.0), W=W, progress=False)
+    assert calls and all(r for r, _, _ in calls)
+    np.testing.assert_allclose([c[1] for c in calls], [c[2] for c in calls], rtol=1e-5)
+    np.testing.assert_allclose(enc.history.guidance_loss.iloc[0], np.mean([c[1] for c in calls]), rtol=1e-5)   # the recorded epoch mean
+
+def test_kept_epoch_is_the_lowest_validation_loss():
+    "KeepBest keeps the epoch with the lowest validation loss (not just some epoch): checked against the recorded history."
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.ssd import train_encoder, extract_features
+    g = torch.Generator().manual_seed(0)
+    x, xv = torch.rand(64, 3, 16, 16, generator=g), torch.rand(32, 3, 16, 16, generator=g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        enc = train_encoder(x, CMGConfig(image_size=16, backbone="convnet", epochs=4, batch_size=32), valid=xv, progress=False)
+    assert enc.best_epoch == int(np.argmin(enc.history.valid_loss.to_numpy()))
+
+def test_threshold_flags_target_fpr_of_validation():
+    "The decision threshold flags (about) target_fpr of the normal validation images: counted, not recomputed by the same quantile."
+    sp_, det, cfg = _tiny("ssd", n=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); det.fit(sp_.train, sp_.valid, progress=False)
+    s = det.anomaly_score(sp_.valid)
+    n, flagged = len(s), int((s > -det.offset_).sum())
+    # the linear (1 - fpr) quantile of n distinct scores lies at position (1 - fpr)(n - 1): ceil(fpr (n - 1)) scores lie above it
+    import math
+    assert len(np.unique(s)) == n and flagged == math.ceil(round(det.config.target_fpr * (n - 1), 9)), (flagged, n)

@@ -14,12 +14,28 @@ TINY_FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "-
 SCHEMA = {"auroc_mean", "auroc_ci95", "aupr_mean", "aupr_ci95", "seeds"}
 
 def check_schema(res, methods, seeds):
+    "Keys, seeds, and every summary value recomputed from the per-seed values (mean; t-interval with scipy)."
+    from scipy import stats
     assert list(res) == list(methods)
     for m, r in res.items():
         assert SCHEMA <= set(r), (m, sorted(r))
         assert r["seeds"] == list(seeds)
-        for k in ("auroc_mean", "aupr_mean"): assert 0 <= r[k] <= 1
+        for k in ("auroc", "aupr"):
+            v = np.asarray(r[k], float); n = len(v)
+            assert n == len(seeds) and r[f"{k}_mean"] == pytest.approx(v.mean(), abs=1e-12)
+            if n > 1: assert r[f"{k}_ci95"] == pytest.approx(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n), rel=1e-9)
+            else: assert r[f"{k}_ci95"] is None or np.isnan(r[f"{k}_ci95"])
         assert r["uses_labels"] == (m == "she")
+
+def check_auroc_by_refit(split, method, seed, config, expected):
+    "Fit the method again with the same seed and compute its test AUROC/AUPR with scikit-learn: the runner's values."
+    from sklearn.metrics import roc_auc_score, average_precision_score
+    from cmg_nb.evaluation import make_detector
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = make_detector(method, config, seed=seed).fit(split.train, split.valid, progress=False).anomaly_score(split.test)
+    assert expected["auroc"][expected["seeds"].index(seed)] == pytest.approx(roc_auc_score(split.test_labels, s), abs=1e-9)
+    assert expected["aupr"][expected["seeds"].index(seed)] == pytest.approx(average_precision_score(split.test_labels, s), abs=1e-9)
 
 @pytest.mark.parametrize("preset", list(PRESET_DIRS))   # the paper's presets (openclipart: test_frozen, 14_experiments)
 def test_preset_python(preset):
@@ -33,6 +49,7 @@ def test_preset_python(preset):
     assert out["table"].loc["she †", "uses labels"] and not out["table"].loc["cmg", "uses labels"]
     assert np.isfinite(out["runs"].auroc).all()
     assert "† uses the normal groups' labels" in format_results(out["results"])
+    check_auroc_by_refit(split, "ssd", 0, CMGConfig(**TINY), out["results"]["ssd"])
 
 @pytest.mark.parametrize("preset", list(PRESET_DIRS))
 def test_preset_cli(preset, tmp_path):
@@ -42,6 +59,8 @@ def test_preset_cli(preset, tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     check_schema(res, ("ssd", "she"), [0, 1])
+    if preset == "ucm":                                             # the CLI's numbers are the library's, refitted here
+        check_auroc_by_refit(preset_split(PRESET_DIRS[preset], preset), "ssd", 1, CMGConfig(**TINY), res["ssd"])
     assert "she †" in r.stdout and "AUROC (%)" in r.stdout
     assert not list(out.parent.glob("*.tmp*"))
 
