@@ -329,6 +329,12 @@ def cmd_evaluate(args)->int:
     methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     cfg = config_from_args(args)
+    from cmg_nb.experiments import PRESET_PROFILES, preset_config
+    if args.preset in PRESET_PROFILES:                         # the paper's protocol: its profile ("paper" or "cpu"), then the flags
+        names = [k for k in _FLAGS if getattr(args, k, None) is not None] + list(_config_file(args.config_file)) + [kv.split("=", 1)[0].strip() for kv in args.extra]
+        given = {k: getattr(cfg, k) for k in names}                   # what the user set: flags, --config, --set
+        cfg = preset_config(args.preset, args.profile, **given)
+    elif args.profile: raise CMGError(f"--profile is for the presets with profiles ({', '.join(PRESET_PROFILES)})")
     if _print_config(args, cfg): return 0
     if args.json: check_writable(args.json, what="--json")
     if args.scores_out: check_writable(args.scores_out, what="--scores-out")
@@ -399,6 +405,8 @@ def _train_parser(sub, name:str):
     f.add_argument("--split-seed", type=int, default=0)
     f.add_argument("--json", default=None, help="write results JSON here")
     f.add_argument("--scores-out", default=None, metavar="FILE", help="write every test image's anomaly score per method and seed (CSV)")
+    f.add_argument("--profile", default=None, choices=["paper", "cpu"], help="with --preset ucm/wikipedia/class-coco: the paper's "
+                   "settings (for a GPU) or the CPU-sized ones (default: paper on a GPU, cpu otherwise); it prints which it used")
     f.add_argument("--task", default=None, help="with --preset openclipart: living, objects or computer (default: living)")
     f.add_argument("--preset", default=None, help="the paper's protocol (ucm, wikipedia, class-coco) or the Open Clip Art benchmark "
                    "(openclipart; see --task): the data format and normal groups follow it; --format is then ignored")

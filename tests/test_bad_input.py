@@ -331,3 +331,14 @@ def test_cmg_export_onnx_scores_equal_pytorch(model, folder, tmp_path):
     frozen = tmp_path / "f.cmg"
     assert cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", frozen, "--method", "pretrained-knn")[0] == 0
     assert one_line_error(cmg("export", "--model", frozen, "--onnx", tmp_path / "f.onnx"), "covers the from-scratch CMG methods")
+
+def test_preset_profiles_from_the_command_line(tmp_path):
+    "issue 14: `--preset P --profile paper|cpu` prints which profile it used; explicit flags win over the profile."
+    import yaml
+    from cmg_nb.experiments import PRESET_PROFILES
+    rc, out, _ = cmg("evaluate", "--data", tmp_path, "--preset", "wikipedia", "--profile", "paper", "--epochs", "3", "--print-config")
+    assert rc == 0 and out.startswith("preset wikipedia, profile paper")
+    cfg = yaml.safe_load("\n".join(l for l in out.splitlines() if not l.startswith(("preset ", "  "))))   # the YAML after the profile lines
+    want = PRESET_PROFILES["wikipedia"]["paper"]["config"]
+    assert cfg["epochs"] == 3 and cfg["n_regions"] == want["n_regions"] == 9 and cfg["backbone"] == want["backbone"]
+    assert one_line_error(cmg("evaluate", "--data", tmp_path, "--normal-groups", "a", "--profile", "cpu"), "--profile is for the presets")
