@@ -127,13 +127,13 @@ def _spy_train_encoder(monkeypatch):
 
 def test_algorithm1_trains_e2_on_caption_masked_images(monkeypatch):
     "E2's training images are the images masked at CMER's caption-chosen labels (Eq. 2 with E1 and the captions), not the RID's."
-    from cmg_nb.pipeline import as_image_tensor, _caption_embeddings
+    from cmg_nb.pipeline import as_image_tensor, caption_embeddings
     seen = _spy_train_encoder(monkeypatch)
     sp_, det, cfg = _tiny_cmg()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore"); det.fit(sp_.train, sp_.valid, progress=False)
     x = as_image_tensor(sp_.train, cfg.image_size)
-    T = _caption_embeddings(sp_.train, sp_.valid, det.config)["T"]
+    T = caption_embeddings(sp_.train, sp_.valid, det.config.text_encoder)["T"]
     l_caption = best_masks(det.matching_, x, T, det.config)                  # recomputed from E1 and the captions
     np.testing.assert_array_equal(det.info_["train_labels"], l_caption)
     torch.testing.assert_close(seen["x"], mask_images(x, l_caption, det.config))
