@@ -143,7 +143,8 @@ def _fit_detector(args, train):
     from cmg_nb.evaluation import make_detector
     if args.method in METHODS:
         return CMG(config_from_args(args, METHODS[args.method])).fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
-    det = make_detector(args.method, config_from_args(args), seed=config_from_args(args).seed)
+    cfg = config_from_args(args)
+    det = make_detector(args.method, cfg, seed=cfg.seed)
     if not hasattr(det, "save"): raise CMGError(f"method {args.method} cannot be saved to a file yet; use `cmg evaluate --methods {args.method}`")
     return det.fit(train, progress=not args.quiet)
 
