@@ -27,7 +27,8 @@ def bench_streaming(n:int=5000, size:int=128, chunks=(256, None)):  # Linux (/pr
 
 def _bench_streaming(tmp:str, n:int, size:int, chunks)->int:
     from PIL import Image
-    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.data import one_class_split
+    from cmg_nb.scenes import make_scenes
     from cmg_nb.pipeline import CMG
     from cmg_nb.evaluation import DEMO_CONFIG
     sp = one_class_split(make_scenes(400, size, seed=7), ["circle", "square", "triangle", "diamond"], seed=0)
@@ -58,7 +59,8 @@ def main():
     a = ap.parse_args()
     if a.only_streaming: return bench_streaming()
     from cmg_nb.core import CMGConfig
-    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.data import one_class_split
+    from cmg_nb.scenes import make_scenes
     from cmg_nb.pipeline import CMG, as_image_tensor
     from cmg_nb.evaluation import DEMO_CONFIG
     from cmg_nb.ssd import ssd_learner, extract_features

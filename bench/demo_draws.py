@@ -9,7 +9,8 @@ settings stay as they are.
 import argparse, warnings; warnings.filterwarnings("ignore")
 import numpy as np
 from cmg_nb.core import CMGConfig
-from cmg_nb.data import make_scenes, one_class_split
+from cmg_nb.data import one_class_split
+from cmg_nb.scenes import make_scenes
 from cmg_nb.evaluation import DEMO_CONFIG, run_methods, results_json
 
 def main():

@@ -13,7 +13,8 @@ warnings.filterwarnings("ignore")
 import numpy as np
 import torch
 from cmg_nb.core import CMGConfig, set_seed
-from cmg_nb.data import make_scenes, to_float_tensor
+from cmg_nb.data import to_float_tensor
+from cmg_nb.scenes import make_scenes
 from cmg_nb.text import get_text_encoder, embed_captions
 from cmg_nb.contrastive import train_matching_model
 from cmg_nb.masking import best_masks, mask_images, dcor_matrix

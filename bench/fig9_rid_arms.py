@@ -11,7 +11,8 @@ import os, warnings
 from pathlib import Path
 warnings.filterwarnings("ignore")
 from cmg_nb.core import CMGConfig
-from cmg_nb.data import make_scenes, one_class_split
+from cmg_nb.data import one_class_split
+from cmg_nb.scenes import make_scenes
 from cmg_nb.evaluation import DEMO_CONFIG
 from cmg_nb.analysis import rid_arm_study
 

@@ -7,7 +7,8 @@ scenes (generator masks; never used for training), and its selection throughput.
 import argparse, time, copy, warnings; warnings.filterwarnings("ignore")
 import torch, torch.nn as nn
 from cmg_nb.core import CMGConfig, set_seed
-from cmg_nb.data import make_scenes, one_class_split
+from cmg_nb.data import one_class_split
+from cmg_nb.scenes import make_scenes
 from cmg_nb.pipeline import as_image_tensor
 from cmg_nb.evaluation import DEMO_CONFIG
 from cmg_nb.text import get_text_encoder, embed_captions

@@ -23,7 +23,8 @@ warnings.filterwarnings("ignore")
 import numpy as np
 import torch
 from cmg_nb.core import CMGConfig
-from cmg_nb.data import make_scenes, one_class_split
+from cmg_nb.data import one_class_split
+from cmg_nb.scenes import make_scenes
 from cmg_nb.evaluation import DEMO_CONFIG, run_methods, demo, CPU_DEMO_METHODS
 from cmg_nb.experiments import experiment_results, auroc_per_epoch
 from cmg_nb.masking import best_masks

@@ -9,6 +9,7 @@ __all__ = []
 from .core import *
 from .io import *
 from .data import *
+from .scenes import *
 from .openclipart import *
 from .loaders import *
 from .backbones import *

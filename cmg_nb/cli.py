@@ -10,7 +10,8 @@ import numpy as np
 # third-party deprecation chatter is not for the user of a command line
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 from fastai.torch_core import rank_distrib
-from .data import make_scenes, show_items, ImageReadError, one_class_split, image_files, read_image
+from .data import show_items, ImageReadError, one_class_split, image_files, read_image, resize_image
+from .scenes import make_scenes
 from dataclasses import fields
 from .core import CMGConfig, METHODS
 from .io import atomic_write_json, atomic_write_text, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
@@ -206,11 +207,8 @@ def _read_chunk(paths, on_error:str, say)->tuple:
     return ims, kept
 
 def _shrink(im:np.ndarray, side:int=512)->np.ndarray:
-    "An image no larger than `side` pixels a side (aspect kept), for the heatmap pass."
-    from PIL import Image
-    if max(im.shape[:2]) <= side: return im
-    s = side / max(im.shape[:2])
-    return np.asarray(Image.fromarray(im).resize((max(1, round(im.shape[1] * s)), max(1, round(im.shape[0] * s))), Image.BILINEAR))
+    "The image as the model sees it (the resize policy of `01_data`: a square), at most `side` pixels, for the heatmap pass."
+    return resize_image(im, min(side, max(im.shape[:2])))
 
 # %% ../nbs/12_cli.ipynb #22cb85e9
 def _write_heatmaps(det, ims, rows, heat:Path, grid:int):

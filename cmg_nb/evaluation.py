@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import CMGConfig, METHODS
-from .data import make_scenes, one_class_split, OneClassSplit, CaptionedImages
+from .data import one_class_split, OneClassSplit, CaptionedImages
+from .scenes import make_scenes
 from .pipeline import CMG, as_image_tensor
 from .scoring import evaluate, summarize_runs
 from .detector import REGISTRY, register, registered, Detector, read_model_file, DETECTOR_FORMAT

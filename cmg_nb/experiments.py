@@ -14,8 +14,8 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 from fastai.callback.core import Callback
 from sklearn.metrics import roc_auc_score
 from .core import CMGConfig, METHODS
-from .data import (UCM_CLASSES, WIKI_CLASSES, CaptionedImages, OneClassSplit, one_class_split, class_coco_groups,
-                         load_ucm_captions, load_wikipedia, load_class_coco)
+from .data import CaptionedImages, OneClassSplit, one_class_split
+from .loaders import UCM_CLASSES, WIKI_CLASSES, class_coco_groups, load_ucm_captions, load_wikipedia, load_class_coco
 from .openclipart import load_openclipart
 from .scoring import MahalanobisScorer
 from .ssd import extract_features

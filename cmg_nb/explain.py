@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import read_image
+from .data import read_image, resize_image
 from .masking import grid_masks, masked_candidates, MASK_MODES
 from .detector import Detector, as_image_tensor
 
@@ -76,6 +76,7 @@ def plot_heatmap(image, # HxWx3 uint8 array, float (3, H, W) tensor in [0, 1], o
     if isinstance(image, (str, Path)): image = read_image(image)
     im = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if im.ndim != 3 or im.shape[2] != 3: raise ValueError(f"image must be HxWx3 (or a (3, H, W) tensor), got shape {im.shape}")
+    if im.shape[0] != im.shape[1] and im.dtype == np.uint8: im = resize_image(im, max(im.shape[:2]))   # the model's square view: the grid lies on its regions
     hm = heatmap_pixels(contributions, im.shape[0], im.shape[1])
     v = float(np.abs(hm).max()) or 1.
     signed = hm.min() < 0

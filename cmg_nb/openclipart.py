@@ -176,7 +176,7 @@ def _save_npz(f:Path, **arrays):
 def _cached_arrays(data:CaptionedImages, rels:list, size:int, cache_dir, on_error:str)->CaptionedImages:
     "Fill `data._cache[size]` from the .npz of these files, decoding (and writing it) only when it is missing or stale."
     st = [os.stat(p) for p in data.images]
-    key = hashlib.sha256(json.dumps(dict(v=1, size=size, files=[[r, s.st_size, s.st_mtime_ns] for r, s in zip(rels, st)])).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps(dict(v=2, size=size, files=[[r, s.st_size, s.st_mtime_ns] for r, s in zip(rels, st)])).encode()).hexdigest()
     f = Path(_default_cache_dir() if cache_dir is None else cache_dir)/f"openclipart-{size}px-{key[:24]}.npz"
     arr = ok = None
     if f.is_file():

@@ -18,7 +18,8 @@ def train(seed:int, bs:int, epochs:int=2, n:int=64, batchnorm:bool=False)->dict:
     "Weights (part.name -> array) and per-epoch losses of tiny E1 (Eq. 1), RID (Eq. 3) and guided E2 (NT-Xent + Eq. 13) trainings."
     from fastai.callback.tracker import EarlyStoppingCallback
     from cmg_nb.core import CMGConfig
-    from cmg_nb.data import make_scenes, to_float_tensor
+    from cmg_nb.data import to_float_tensor
+    from cmg_nb.scenes import make_scenes
     from cmg_nb.cmle import cluster_texts, lle_weights
     from cmg_nb.contrastive import matching_learner, QuietSaveModel
     from cmg_nb.rid import train_rid

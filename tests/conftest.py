@@ -19,7 +19,7 @@ def fixture_copy(tmp_path):
 def _write_scene_folder(root:Path, n:int, seed:int=5, shapes=("circle", "square", "cross"))->Path:
     "A folder data set in the documented format: `img/*.png` + captions.csv (two caption rows per image)."
     from PIL import Image
-    from cmg_nb.data import make_scenes
+    from cmg_nb.scenes import make_scenes
     d = make_scenes(n, size=24, seed=seed, shapes=shapes)
     (root / "img").mkdir()
     rows = ["image,caption,group"]

@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image
 from cmg_nb.cli import main
-from cmg_nb.data import load_folder, read_image, make_scenes
+from cmg_nb.data import read_image
+from cmg_nb.scenes import make_scenes
+from cmg_nb.loaders import load_folder
 from cmg_nb.pipeline import CMG, cmg_stages
 from cmg_nb.detector import as_image_tensor
 

@@ -110,7 +110,8 @@ def test_candidates_of_a_batch_go_through_the_encoder_in_one_pass():
 # --- Algorithm 1 and 2 as the paper prints them: E2 trains on caption-masked images, test images are RID-masked ---
 
 def _tiny_cmg(method="cmg", n=160):
-    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.data import one_class_split
+    from cmg_nb.scenes import make_scenes
     from cmg_nb.pipeline import CMG
     sp_ = one_class_split(make_scenes(n, size=32, seed=3), ["circle", "square", "triangle", "diamond"], seed=0)
     cfg = CMGConfig(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32, lr=2e-3)

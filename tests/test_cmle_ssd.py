@@ -99,7 +99,8 @@ def test_scorer_direction_and_evaluate():
 
 def _tiny(method, n=160):
     from cmg_nb.core import CMGConfig
-    from cmg_nb.data import make_scenes, one_class_split
+    from cmg_nb.data import one_class_split
+    from cmg_nb.scenes import make_scenes
     from cmg_nb.pipeline import CMG
     sp_ = one_class_split(make_scenes(n, size=32, seed=3), ["circle", "square", "triangle", "diamond"], seed=0)
     cfg = CMGConfig(image_size=16, backbone="convnet", epochs=2, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32, lr=2e-3)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 from cmg_nb.core import CMGConfig
-from cmg_nb.data import make_scenes, one_class_split, load_folder
+from cmg_nb.data import one_class_split
+from cmg_nb.scenes import make_scenes
+from cmg_nb.loaders import load_folder
 from cmg_nb.detector import Detector, NotFittedError, registered
 from cmg_nb.evaluation import available_methods, make_detector, load_detector
 

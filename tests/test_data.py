@@ -2,14 +2,15 @@
 import json, warnings
 import numpy as np
 import pytest
-from cmg_nb.data import (make_scenes, load_folder, load_ucm_captions, load_wikipedia, load_class_coco,
-                         one_class_split, ImageReadError, CaptionedImages, to_float_tensor)
+from cmg_nb.data import one_class_split, ImageReadError, CaptionedImages, to_float_tensor
+from cmg_nb.scenes import make_scenes
+from cmg_nb.loaders import load_folder, load_ucm_captions, load_wikipedia, load_class_coco
 from conftest import FIXTURES
 
 def test_public_imports():
-    import cmg_nb.data as d
-    for name in "make_scenes load_folder load_ucm_captions load_wikipedia load_class_coco one_class_split".split():
-        assert callable(getattr(d, name))
+    import cmg_nb.data as d, cmg_nb.scenes as s, cmg_nb.loaders as l
+    for m, names in ((s, "make_scenes"), (l, "load_folder load_ucm_captions load_wikipedia load_class_coco"), (d, "one_class_split read_image")):
+        for name in names.split(): assert callable(getattr(m, name)), (m.__name__, name)
 
 # ---- folder
 def test_folder_missing_image(fixture_copy):
@@ -114,3 +115,20 @@ def test_captioned_images_validation():
     with pytest.raises(ValueError, match="item 1 .* has no non-empty caption"): CaptionedImages(im, ["a", ["", " "]], ["g", "g"])
     with pytest.raises(ValueError, match="empty group"): CaptionedImages(im, ["a", "b"], ["g", " "])
     with pytest.raises(ValueError, match="2 images but 1 caption"): CaptionedImages(im, ["a"], ["g", "g"])
+
+# ---- the resize policy (issue 16: images were squashed)
+def test_resize_policy_shared_by_training_and_scoring(tmp_path):
+    "A tall image keeps its aspect (padded with its border colour), and the training and scoring paths see the same pixels."
+    from PIL import Image
+    from cmg_nb.detector import as_image_tensor
+    im = np.zeros((60, 30, 3), np.uint8); im[...] = (40, 60, 200); im[20:40, 5:25] = (220, 30, 30)
+    f = tmp_path / "tall.png"; Image.fromarray(im).save(f)
+    train = CaptionedImages([f], ["a red box"], ["box"]).to_array(32)[0]
+    assert (train[:, :8] == (40, 60, 200)).all() and (train[:, 24:] == (40, 60, 200)).all()    # bands of the border colour
+    red = (train == (220, 30, 30)).all(-1)
+    assert red[12:20, 12:20].all()
+    rows, cols = np.flatnonzero(red.any(1)), np.flatnonzero(red.any(0))
+    assert len(rows) == len(cols) and rows.mean() == cols.mean() == 15.5                    # the box stays a centred square
+    score = (as_image_tensor([str(f)], 32)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(score, train)
+    np.testing.assert_array_equal((as_image_tensor(Image.open(f), 32)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), train)

@@ -82,7 +82,7 @@ def test_cmg_fit_under_torchrun_writes_one_loadable_model(folder, tmp_path):
 def test_streamed_folder_scores_equal_one_batch(folder, tmp_path):
     "A folder of N images scored in chunks smaller than N gives the scores of one big batch, in the same order."
     from cmg_nb.pipeline import CMG
-    from cmg_nb.data import load_folder
+    from cmg_nb.loaders import load_folder
     from cmg_nb.cli import main
     det = CMG(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf",
               batch_size=16).fit(load_folder(folder).subset(np.arange(40), "train"), progress=False)

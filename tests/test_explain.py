@@ -19,7 +19,7 @@ def one_line_error(r, msg):
 @pytest.fixture(scope="module")
 def scenes_folder(tmp_path_factory):
     "The embedded scenes written as a folder data set (captions.csv + PNGs), 4 groups."
-    from cmg_nb.data import make_scenes
+    from cmg_nb.scenes import make_scenes
     root = tmp_path_factory.mktemp("scenes")
     d = make_scenes(96, size=32, seed=11, shapes=("circle", "square", "star", "cross"))
     (root / "imgs").mkdir()

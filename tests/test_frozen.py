@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 from cmg_nb.core import CMGConfig
-from cmg_nb.data import load_folder, one_class_split
+from cmg_nb.data import one_class_split
+from cmg_nb.loaders import load_folder
 from cmg_nb.detector import Detector, NotFittedError
 from cmg_nb.evaluation import load_detector, make_detector
 from cmg_nb.frozen import FROZEN_METHODS, FrozenCMG, encode, frozen_backbone, frozen_method

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cmg_nb.data import load_folder, one_class_split
+from cmg_nb.data import one_class_split
+from cmg_nb.loaders import load_folder
 from cmg_nb.pipeline import CMG
 from cmg_nb.rid import PooledPixels
 
