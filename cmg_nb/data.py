@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
-from fastprogress.fastprogress import progress_bar
+from .io import bar
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'RESIZE_MODES', 'ImageReadError', 'read_image', 'natural_key', 'image_files', 'clean_caption',
@@ -193,7 +193,7 @@ def to_array(self:CaptionedImages, size:int, progress:bool=False)->np.ndarray:
         if isinstance(self.images, np.ndarray) and self.images.shape[1:3] == (size, size): out = self.images
         else:
             it = range(len(self))
-            out = np.stack([resize_image(self.image(i), size) for i in (progress_bar(it) if progress else it)]) \
+            out = np.stack([resize_image(self.image(i), size) for i in bar(it, progress)]) \
                   if len(self) else np.zeros((0, size, size, 3), np.uint8)
         self._cache[size] = out
     return self._cache[size]

@@ -8,7 +8,7 @@ import time, json, copy
 from dataclasses import dataclass, asdict
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from fastprogress.fastprogress import progress_bar
+from .io import bar
 from .core import CMGConfig, set_seed, get_device
 from .data import CaptionedImages, to_float_tensor
 from .backbones import image_backbone, projection_head
@@ -48,7 +48,7 @@ def encode(net:nn.Module, # a frozen backbone
     dev = next(net.parameters()).device
     it = range(0, len(images), bs)
     out = []
-    for i in (progress_bar(it, leave=False) if progress and len(it) > 1 else it):
+    for i in bar(it, progress and len(it) > 1, leave=False):
         x = to_float_tensor(images[i:i + bs])
         if transform is not None: x = transform(x)
         out.append(net(x.to(dev)).float().cpu())
@@ -225,7 +225,7 @@ def train_head(views, # cached features of each image's views: (N, V, D), or (fe
         with torch.no_grad(): bank = FeatureBank(F.normalize(head(view(torch.arange(N), a_idx if a_idx is not None else torch.zeros(N, dtype=torch.long)))[0], dim=1))
     if W is not None and N <= 4096: W = torch.as_tensor(W.toarray(), dtype=torch.float32)   # dense rows are cheaper to slice
     it, steps = range(cfg.epochs), 0
-    for _ in (progress_bar(it, leave=False) if progress else it):
+    for _ in bar(it, progress, leave=False):
         perm = torch.randperm(N, generator=g)
         for i in range(0, N - 1, cfg.batch_size):
             b = perm[i:i + cfg.batch_size]

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['temp_path', 'stale_temps', 'atomic_write', 'atomic_write_text', 'atomic_write_json', 'json_safe', 'atomic_savefig',
-           'atomic_torch_save', 'atomic_savez', 'OutputError', 'check_writable']
+           'atomic_torch_save', 'atomic_savez', 'OutputError', 'check_writable', 'interactive', 'bar']
 
 # %% ../nbs/00a_io.ipynb #074c2686
 import os, json, math
@@ -121,3 +121,19 @@ def check_writable(path:str|Path, # a file to be written (or a folder, with `fol
             try: a.rmdir()
             except OSError: pass
     return path
+
+# %% ../nbs/00a_io.ipynb #91972c6d
+def interactive()->bool:
+    "True in a notebook or when stdout is a terminal: where progress bars belong (a log file gets none)."
+    import sys, fastprogress.fastprogress as fpp
+    return bool(fpp.IN_NOTEBOOK or sys.stdout.isatty())
+
+# %% ../nbs/00a_io.ipynb #c32312d5
+def bar(it, # an iterable with a length
+        show:bool=True, # False: never a bar (e.g. `progress=False` of the caller)
+        **kwargs, # passed to fastprogress's `progress_bar` (e.g. `leave=False`)
+       ):
+    "`it` with a fastprogress bar when output is `interactive` on rank 0; `it` itself otherwise."
+    if not (show and interactive() and rank_distrib() == 0): return it
+    from fastprogress.fastprogress import progress_bar
+    return progress_bar(it, **kwargs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from fastprogress.fastprogress import progress_bar
+from .io import bar
 from .data import CaptionedImages, ImageReadError, read_image, resize_image
 from .io import atomic_savez
 
@@ -189,7 +189,7 @@ def _cached_arrays(data:CaptionedImages, rels:list, size:int, cache_dir, on_erro
         arr, ok = np.zeros((len(data), size, size, 3), np.uint8), np.ones(len(data), bool)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # only when max_pixels was raised past PIL's guard
-            for i in progress_bar(range(len(data)), leave=False):
+            for i in bar(range(len(data)), leave=False):
                 try: arr[i] = resize_image(read_image(data.images[i]), size)
                 except (ImageReadError, Image.DecompressionBombError, MemoryError) as e:
                     if on_error == "raise":

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from fastcore.basics import patch
-from fastprogress.fastprogress import progress_bar
+from .io import bar
 from .core import CMGConfig, set_seed, get_device, METHODS
 from .data import CaptionedImages
 from .backbones import image_backbone
@@ -196,7 +196,7 @@ def _chunk_features(self:CMG, images, chunk:int=256, progress:bool=False):
     "E2^I features of one chunk of images after another: read, resize, mask by the RID, encode (bounded memory)."
     self._check_fitted()
     chunks = ImageChunks(images, self.config.image_size, chunk)
-    for x in (progress_bar(chunks) if progress and len(chunks) > 1 else chunks): yield extract_features(self.encoder_, self._mask(x))
+    for x in bar(chunks, progress and len(chunks) > 1): yield extract_features(self.encoder_, self._mask(x))
 
 @patch
 def features(self:CMG, images, chunk:int=256, progress:bool=False)->np.ndarray:

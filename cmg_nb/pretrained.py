@@ -8,7 +8,7 @@ import time, json
 import numpy as np
 import torch
 from fastcore.basics import patch
-from fastprogress.fastprogress import progress_bar
+from .io import bar
 from .core import CMGConfig, get_device
 from .backbones import image_backbone
 from .scoring import MahalanobisScorer
@@ -41,7 +41,7 @@ def _embed(self:PretrainedMahalanobis, x:torch.Tensor, progress:bool=False)->np.
     net, bs = self._net(), self.config.batch_size
     dev, it = next(net.parameters()).device, range(0, len(x), bs)
     with torch.no_grad():
-        return np.concatenate([net(x[i:i+bs].to(dev)).cpu().double().numpy() for i in (progress_bar(it) if progress else it)])
+        return np.concatenate([net(x[i:i+bs].to(dev)).cpu().double().numpy() for i in bar(it, progress)])
 
 @patch
 def features(self:PretrainedMahalanobis, images)->np.ndarray:

@@ -18,7 +18,7 @@ from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
 from fastai.callback.schedule import fit_one_cycle
 from fastai.optimizer import Adam
 from fastai.torch_core import get_model
-from fastprogress.fastprogress import progress_bar
+from .io import bar
 from .training import fit_learner, gather_batch, local_rows
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
@@ -280,8 +280,8 @@ def extract_features(encoder:AnomalyEncoder, # a trained encoder
     dev = next(encoder.parameters()).device if device is None else get_device(device)
     encoder = encoder.to(dev).eval()
     chunks = [x] if torch.is_tensor(x) or isinstance(x, np.ndarray) else x
-    if progress and torch.is_tensor(x): chunks = (x[i:i + bs] for i in progress_bar(range(0, len(x), bs)))
-    elif progress and hasattr(chunks, "__len__"): chunks = progress_bar(chunks)
+    if progress and torch.is_tensor(x): chunks = (x[i:i + bs] for i in bar(range(0, len(x), bs)))
+    elif progress and hasattr(chunks, "__len__"): chunks = bar(chunks)
     out = []
     with torch.no_grad():
         for c in chunks:

@@ -5,7 +5,7 @@
 # %% ../nbs/02a_training.ipynb #e8067779
 from __future__ import annotations
 import io, os, sys, contextlib
-from fastprogress.fastprogress import IN_NOTEBOOK
+from .io import interactive
 from pathlib import Path
 import torch, torch.distributed as dist
 import warnings
@@ -119,7 +119,7 @@ def fit_learner(learn:Learner, # a fastai Learner
             with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
             return learn
         print(f"{_title(learn)}: {epochs} epoch(s)", flush=True)
-        if bars if bars is not None else (IN_NOTEBOOK or sys.stdout.isatty()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        if bars if bars is not None else interactive(): learn.fit_one_cycle(epochs, lr, cbs=cbs)
         else:
             with learn.no_bar():
                 learn.logger, old = _epoch_lines(learn), learn.logger

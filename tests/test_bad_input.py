@@ -261,7 +261,7 @@ def test_heatmaps_shrink_huge_images_first(model, tmp_path, monkeypatch):
     Image.fromarray(np.full((3000, 2000, 3), 128, np.uint8)).save(tmp_path / "big.png")
     rc, out, err = cmg("score", "--model", model, "--heatmap", tmp_path / "hm", "--grid", "2", tmp_path / "big.png")
     assert rc == 0, err
-    assert seen == [(512, 341, 3)]
+    assert seen == [(512, 512, 3)]                   # the model's square view (the resize policy), at most 512 px
     assert np.load(tmp_path / "hm" / "big.npy").shape == (2, 2)
 
 # issue 16: logs ------------------------------------------------------------------------------------------------------------
@@ -281,6 +281,14 @@ def test_fit_log_to_a_file_has_headings_and_one_line_per_epoch(folder, tmp_path)
     assert lines[i + 1].split()[:3] == ["epoch", "train_loss", "valid_loss"]
     assert [l.split()[0] for l in lines[i + 2:i + 5]] == ["0", "1", "2"]
     assert len(r.stdout) < 3000
+
+def test_progress_bars_stay_out_of_a_log(folder):
+    "A loop with progress=True writes no bar when stdout is a file (it did: one redraw per item)."
+    import subprocess, sys
+    code = "import sys; from cmg_nb.loaders import load_folder; load_folder(sys.argv[1]).to_array(16, progress=True); print('done')"
+    r = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "done\n" and "\r" not in r.stderr
 
 # issue 16: the CLI is built from CMGConfig ----------------------------------------------------------------------------------
 def test_every_setting_is_a_flag_with_help_and_config_files_work(tmp_path):

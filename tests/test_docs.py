@@ -469,6 +469,19 @@ def test_settings_table_and_cli_help(site, server, browser):
     first = helptext.strip().splitlines()[0]
     assert first in text and all(c in text for c in ('demo', 'tour', 'fit', 'evaluate', 'score')), first
 
+def test_signatures_are_not_cut(site, server, browser):
+    "Every show_doc signature on the pages with the longest ones is visible whole: wrapped, not cut or scrolled (issue 16)."
+    pages = sorted((p for p in site.glob('*.html')), key=lambda p: -max((len(l) for l in p.read_text(encoding='utf-8').split('\n')
+                                                                         if 'class="n"' in l), default=0))[:3]
+    for p in pages:
+        browser.get(server + p.name)
+        cut = browser.execute_script(
+            "return [...document.querySelectorAll('h3.nb-doc + .highlight pre')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+            ".map(e => e.previousElementSibling.id)")
+        n = browser.execute_script("return document.querySelectorAll('h3.nb-doc + .highlight pre').length")
+        assert n > 0, f"{p.name}: no show_doc signature found (has the page markup changed?)"
+        assert not cut, f"{p.name}: signatures wider than their box (cut or scrolled): {cut[:5]}"
+
 def test_test_cells_are_left_off_pages(bd):
     "Cells without output that mostly check (test_eq, assert, ...) stay in the notebook and are left off the page."
     assert bd.is_test_cell("test_eq(f(1), 2)\ntest_fail(lambda: f(-1), contains='x')", [])
