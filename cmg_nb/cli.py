@@ -57,6 +57,7 @@ def _value_parser(kind:str):
     parse.__name__ = base.__name__
     return parse
 
+# %% ../nbs/12_cli.ipynb #c6818067
 def _add_config_flags(p):
     "One flag per `CMGConfig` setting, with its comment, default and choices as help; --config FILE and --print-config."
     from fastcore.docments import docments
@@ -81,6 +82,7 @@ def _config_file(path)->dict:
     if not isinstance(d, dict): raise CMGError(f"--config {f}: expected a mapping of setting names to values")
     return d
 
+# %% ../nbs/12_cli.ipynb #2ffee7b2
 def _print_config(args, cfg:CMGConfig)->bool:
     "With --print-config: print the resolved settings as YAML (usable as --config) and say so."
     if not getattr(args, "print_config", False): return False
@@ -116,6 +118,7 @@ def _groups(values, known=())->list:
     if not out: raise CMGError("--normal-groups needs at least one group name (comma-separated, repeated, or @FILE)")
     return list(dict.fromkeys(out))
 
+# %% ../nbs/12_cli.ipynb #461a1399
 def _normal_items(data, normal_groups):
     gs = _groups(normal_groups, set(data.group_names))
     unknown = [g for g in gs if g not in data.group_names]
@@ -128,6 +131,7 @@ def default_method()->str:
     import torch
     return "cmg" if torch.cuda.is_available() else "cmg-frozen"
 
+# %% ../nbs/12_cli.ipynb #8a1dee09
 def _save_or_rescue(det, out:Path)->Path:
     "Save the fitted model to `out`; if that fails, to the temporary folder, and say so in one error line."
     try: return det.save(out)
@@ -149,6 +153,7 @@ def _fit_detector(args, train):
     if not hasattr(det, "save"): raise CMGError(f"method {args.method} cannot be saved to a file yet; use `cmg evaluate --methods {args.method}`")
     return det.fit(train, progress=not args.quiet)
 
+# %% ../nbs/12_cli.ipynb #44ad684d
 def _check_fit_args(args):
     "Everything about `cmg fit`'s arguments that can be checked before the data is read."
     args.method = args.method or default_method()
@@ -187,6 +192,7 @@ def _image_paths(items, recursive:bool=False)->list:
         out += image_files(p, recursive) if p.is_dir() else [p]
     return out
 
+# %% ../nbs/12_cli.ipynb #ae7d7313
 def _png_names(paths)->list:
     "One distinct `<stem>.png` per image path (`<stem>_2.png`, ... when stems repeat)."
     seen, out = {}, []
@@ -206,6 +212,7 @@ def _read_chunk(paths, on_error:str, say)->tuple:
             say(f"cmg: skipped {p}: {e}")
     return ims, kept
 
+# %% ../nbs/12_cli.ipynb #84220f8b
 def _shrink(im:np.ndarray, side:int=512)->np.ndarray:
     "The image as the model sees it (the resize policy of `01_data`: a square), at most `side` pixels, for the heatmap pass."
     return resize_image(im, min(side, max(im.shape[:2])))
@@ -293,6 +300,7 @@ def _methods(names:str)->list:
     if bad or not methods: raise CMGError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(available_methods())}")
     return methods
 
+# %% ../nbs/12_cli.ipynb #ed1f1610
 def _evaluate_split(args):
     "The one-class split `cmg evaluate` asks for: a preset's protocol, or the normal groups of a data folder."
     from cmg_nb.experiments import PRESETS, preset_split
@@ -311,6 +319,7 @@ def threshold_table(res:dict)->str:
     t = pd.DataFrame({m: {v: 100 * r[k + "_mean"] for k, v in cols.items() if k + "_mean" in r} for m, r in res.items()}).T
     return "at the fitted threshold (normal validation data, target_fpr):\n" + t.round(1).to_string()
 
+# %% ../nbs/12_cli.ipynb #87b6acad
 def _write_scores(path, split, scores:dict):
     "Every test image's anomaly score per method and seed, as CSV (image, group, is_anomaly, method, seed, anomaly_score)."
     import io as _io, csv
@@ -425,6 +434,7 @@ def _score_parser(sub):
     s.add_argument("--grid", type=int, default=4, help="heatmap regions: an N x N grid (default: 4)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+# %% ../nbs/12_cli.ipynb #5ab65291
 _METHODS_HELP = [""]   # the registered methods' names, filled in when help is asked for (listing them imports every method)
 
 def _export_parser(sub):
@@ -432,6 +442,7 @@ def _export_parser(sub):
     e.add_argument("--model", required=True, help="a model file written by `cmg fit --method cmg` (or ssd, ssd+cmer, ssd+cmle)")
     e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
 
+# %% ../nbs/12_cli.ipynb #3483ca55
 def cmd_export(args)->int:
     from cmg_nb.evaluation import load_detector
     try: from cmg_nb.export import export_onnx
@@ -441,6 +452,7 @@ def cmd_export(args)->int:
     if not rank_distrib(): print(f"wrote {p}: input 'images' (N, 3, S, S) float in [0, 1], output 'anomaly_score' (N,)")
     return 0
 
+# %% ../nbs/12_cli.ipynb #d1df1e5c
 def _parser()->argparse.ArgumentParser:
     import cmg_nb
     p = argparse.ArgumentParser(prog="cmg", description="Cross-modal Guidance (CMG) for vision anomaly detection.")
@@ -463,6 +475,7 @@ def main(argv:list[str]|None=None)->int:
         warnings.showwarning = lambda msg, cat, *a, **k: print(f"cmg: warning: {msg}", file=sys.stderr)
         return _run(args)
 
+# %% ../nbs/12_cli.ipynb #fdb62c6d
 def _run(args)->int:
     try:
         if args.cmd == "tour": tour(args.out, args.data, args.fmt, args.n, args.seed); return 0

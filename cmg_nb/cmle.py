@@ -140,10 +140,12 @@ def _as_torch(W, like:torch.Tensor)->torch.Tensor:
     if sp.issparse(W): W = W.toarray()
     return torch.as_tensor(W).to(dtype=like.dtype, device=like.device)
 
+# %% ../nbs/07_cmle.ipynb #4a8c5e77
 def _relative(loss, features):
     "Divide by the features' total variance: scale-free, and on the unit sphere (V = 1 - |mean f|^2) it rewards spread; see 'Collapse' below."
     return loss / features.var(0, unbiased=False).sum().clamp_min(1e-12)
 
+# %% ../nbs/07_cmle.ipynb #f415a898
 def global_guidance_loss(features:torch.Tensor, # f_i for the rows of W (B, D)
                          W, # weights (B, M): torch, numpy or scipy.sparse
                          neighbours:torch.Tensor|None=None, # the M features the rows combine; None = `features` (W is B x B)

@@ -51,10 +51,12 @@ def contrastive_loss_from_sims(sims:torch.Tensor, # (N, N) cosine similarities, 
     if reduction == "mean": return loss.mean()
     raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
 
+# %% ../nbs/04_contrastive.ipynb #7cee2fb2
 def cosine_sims(a:torch.Tensor, b:torch.Tensor)->torch.Tensor:
     "(N, M) cosine similarities between the rows of `a` (N, d) and `b` (M, d)."
     return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
 
+# %% ../nbs/04_contrastive.ipynb #33df9a03
 def cross_modal_contrastive_loss(z_text:torch.Tensor, # (N, d) caption embeddings (any scale)
                                  z_image:torch.Tensor, # (N, d) image embeddings, row i pairs with caption i
                                  tau:float=0.1, # temperature
@@ -101,6 +103,7 @@ def embed_images(model:MatchingModel, x:torch.Tensor, bs:int=256, features:bool=
     out = [f(x[i:i+bs].to(dev)).cpu() for i in range(0, len(x), bs)]
     return torch.cat(out) if out else torch.zeros(0, model.backbone_dim if features else model.feat_dim)
 
+# %% ../nbs/04_contrastive.ipynb #0ff0feda
 @torch.no_grad()
 def embed_texts(model:MatchingModel, t, bs:int=1024)->torch.Tensor:
     "Normalised projected caption embeddings of `t` (N, text_dim)."
@@ -109,6 +112,7 @@ def embed_texts(model:MatchingModel, t, bs:int=1024)->torch.Tensor:
     t = torch.as_tensor(np.asarray(t, dtype=np.float32) if not torch.is_tensor(t) else t).float()
     return torch.cat([model.encode_text(t[i:i+bs].to(dev)).cpu() for i in range(0, len(t), bs)])
 
+# %% ../nbs/04_contrastive.ipynb #01a7c156
 def retrieval_accuracy(model:MatchingModel, x:torch.Tensor, t, bs:int=256)->float:
     "Fraction of captions whose best-matching image (among all of `x`) is their own."
     s = embed_texts(model, t) @ embed_images(model, x, bs).T
@@ -120,6 +124,7 @@ class PairedInput(Callback):
     order = -10
     def before_batch(self): self.learn.xb = (*self.xb, *self.yb)
 
+# %% ../nbs/04_contrastive.ipynb #68ae0915
 class CrossModalLoss:
     "Eq. 1 on the model's `(z_text, z_image)` output, as a fastai loss function (over the global batch when data-parallel)."
     def __init__(self, tau:float=0.1, variant:str="paper", symmetric:bool=False): store_attr()
@@ -127,11 +132,13 @@ class CrossModalLoss:
         zt, zi = map(gather_batch, pred)   # all processes' pairs under torchrun (see 02a_training); as is when alone
         return cross_modal_contrastive_loss(zt, zi, tau=self.tau, variant=self.variant, symmetric=self.symmetric)
 
+# %% ../nbs/04_contrastive.ipynb #76a5f4d3
 def batch_retrieval(pred, *yb):
     "Share of captions whose most similar image in the batch is their own (the global batch when data-parallel)."
     zt, zi = map(gather_batch, pred)
     return ((zt @ zi.T).argmax(1) == torch.arange(len(zt), device=zt.device)).float().mean()
 
+# %% ../nbs/04_contrastive.ipynb #29b28c1a
 class MatchAugment(Callback):
     "Training-time augmentation: random horizontal flips, and one random grid region masked in a share of the images."
     order = -20
@@ -149,11 +156,13 @@ class MatchAugment(Callback):
             x = x * torch.where(on, f[k], torch.ones_like(f[k])).unsqueeze(1)
         self.learn.xb = (x, *self.xb[1:])
 
+# %% ../nbs/04_contrastive.ipynb #c1f37d40
 class QuietSaveModel(SaveModelCallback):
     "fastai's `SaveModelCallback` without its 'Better model found' prints (the epoch table already shows the losses)."
     def after_epoch(self):
         with contextlib.redirect_stdout(io.StringIO()): super().after_epoch()
 
+# %% ../nbs/04_contrastive.ipynb #ab65ac50
 def _valid_bs(n:int, bs:int)->int:
     "A batch size >= `bs` that leaves no batch of one pair."
     while n % bs == 1: bs += 1
@@ -192,6 +201,7 @@ def matching_learner(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
     return Learner(dls, model, loss_func=CrossModalLoss(cfg.tau, variant, symmetric), opt_func=Adam, lr=lr or cfg.lr,
                    metrics=batch_retrieval, cbs=[PairedInput()] + aug + list(cbs or []), path=tempfile.mkdtemp(prefix="cmg_match_"), model_dir=".")
 
+# %% ../nbs/04_contrastive.ipynb #31a5faa8
 @delegates(matching_learner, but=["cbs"])
 def train_matching_model(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
                          text_emb, # caption embeddings (N, text_dim)

@@ -66,6 +66,7 @@ def natural_key(p)->tuple:
     "Sort key that orders digit runs by value: 'img2' < 'img10'."
     return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(p)))
 
+# %% ../nbs/01_data.ipynb #7fb820d7
 def image_files(folder:str|Path, # a folder of images
                 recursive:bool=False, # also the images in its subfolders
                )->list:
@@ -81,6 +82,7 @@ def clean_caption(c)->str:
     "A caption as one line: whitespace runs collapsed, ends stripped (None: empty)."
     return re.sub(r"\s+", " ", str(c)).strip() if c is not None else ""
 
+# %% ../nbs/01_data.ipynb #0d291208
 class CaptionedImages:
     "N items of (image, captions, group); images are paths (read lazily) or uint8 (H, W, 3) arrays."
     def __init__(self, images, # list of paths/arrays, or one uint8 array (N, H, W, 3)
@@ -146,6 +148,7 @@ def subset(self:CaptionedImages, idx, name:str|None=None)->CaptionedImages:
         out._cache[size] = out.images if arr is self.images else arr[idx]
     return out
 
+# %% ../nbs/01_data.ipynb #cd1edb85
 @patch
 def __add__(self:CaptionedImages, other:CaptionedImages)->CaptionedImages:
     "Concatenate two collections (masks/metadata are kept only when both have them; so are cached resized arrays)."
@@ -270,6 +273,7 @@ class OneClassSplit:
         return (f"OneClassSplit(train={len(self.train)}, valid={len(self.valid)}, test={len(self.test)} "
                 f"({int(self.test_labels.sum())} anomalies), normal={self.normal_groups}, anomaly={self.anomaly_groups})")
 
+# %% ../nbs/01_data.ipynb #c735b1fd
 def one_class_split(data:CaptionedImages, normal_groups, # the groups that are normal
                     anomaly_groups=None, # groups that supply anomalies (default: every other group)
                     test_frac:float=0.2, # fraction of normal items held out for the test set

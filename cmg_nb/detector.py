@@ -23,6 +23,7 @@ __all__ = ['DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector
 class NotFittedError(RuntimeError):
     "A detector was used before `fit` (or `load`)."
 
+# %% ../nbs/09a_detector.ipynb #5ca257e7
 class Detector(OutlierMixin, BaseEstimator):
     "Base of cmg_nb's anomaly detectors: `anomaly_score` (higher = more anomalous) plus `offset_` give scikit-learn's outlier API."
     uses_labels = False   # True for methods that see the normal groups' labels (marked † in tables)
@@ -53,11 +54,13 @@ def score_samples(self:Detector, images)->np.ndarray:
     "scikit-learn's convention: higher = more normal (the negative of `anomaly_score`)."
     return -self.anomaly_score(images)
 
+# %% ../nbs/09a_detector.ipynb #78a52060
 @patch
 def decision_function(self:Detector, images)->np.ndarray:
     "`score_samples - offset_`: negative = anomalous at the fitted threshold."
     self._check_fitted(); return self.score_samples(images) - self.offset_
 
+# %% ../nbs/09a_detector.ipynb #ff15a6bf
 @patch
 def predict(self:Detector, images, threshold:float|None=None, # an anomaly score above which an image is an anomaly; None = `-offset_`
            )->np.ndarray:
@@ -66,6 +69,7 @@ def predict(self:Detector, images, threshold:float|None=None, # an anomaly score
     thr = -self.offset_ if threshold is None else float(threshold)
     return np.where(self.anomaly_score(images) > thr, -1, 1)
 
+# %% ../nbs/09a_detector.ipynb #e16b5243
 @patch
 def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validation images
                 target_fpr:float=0.05, # the share of normal validation images to flag
@@ -82,6 +86,7 @@ def get_params(self:Detector, deep:bool=True)->dict:
     "scikit-learn's parameters: the one `config` that holds every setting."
     return dict(config=self.config)
 
+# %% ../nbs/09a_detector.ipynb #383a1966
 @patch
 def set_params(self:Detector, **params)->Detector:
     "Replace `config`, or change some of its settings by name (`set_params(epochs=5)`); checked like any setting."
@@ -93,6 +98,7 @@ def set_params(self:Detector, **params)->Detector:
     self.config = cfg.validate() if hasattr(cfg, "validate") else cfg
     return self
 
+# %% ../nbs/09a_detector.ipynb #7768ab71
 @patch
 def __sklearn_clone__(self:Detector)->Detector:
     "An unfitted detector built as this one was, with a copy of its current settings (what `sklearn.base.clone` returns)."
@@ -109,11 +115,13 @@ def threshold_(self:Detector)->float:
     "PyOD's threshold: the anomaly score above which `predict` flags an image (`-offset_`)."
     self._check_fitted(); return -self.offset_
 
+# %% ../nbs/09a_detector.ipynb #b3c9e608
 @patch(as_prop=True)
 def labels_(self:Detector)->np.ndarray:
     "PyOD's labels of the normal validation images: 1 = flagged as anomaly, 0 = normal."
     self._check_fitted(); return (self.decision_scores_ > self.threshold_).astype(int)
 
+# %% ../nbs/09a_detector.ipynb #8b135e89
 @patch
 def predict_proba(self:Detector, images, method:str="linear", # PyOD's "linear" (min-max of `decision_scores_`) or "unify"
                  )->np.ndarray:
@@ -148,6 +156,7 @@ def read_model_file(path:str|Path)->dict:
     if not isinstance(st, dict) or not str(st.get("format", "")).startswith("cmg_nb/"): raise ValueError(f"{path} is not a cmg_nb model file")
     return st
 
+# %% ../nbs/09a_detector.ipynb #4d46376c
 def _load(cls, path:str|Path)->Detector:
     "Read a detector written by `save`: the class named in the file rebuilds itself from its state."
     st = read_model_file(path)
@@ -203,6 +212,7 @@ def make_scorer(kind:str="maha", # "maha" (Eq. 14) or "knn"
     if kind not in SCORERS: raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {kind!r}")
     return MahalanobisScorer(n_clusters=n_clusters, seed=seed) if kind == "maha" else KNNScorer(k)
 
+# %% ../nbs/09a_detector.ipynb #2fd26c8f
 def scorer_from_state(kind:str, d:dict):
     "Rebuild a fitted scorer of `kind` from its `state_dict()` (numpy arrays or tensors)."
     return MahalanobisScorer.from_state(d) if kind == "maha" else KNNScorer.from_state(d)
@@ -218,6 +228,7 @@ def register(name:str, # the method's name in tables and on the command line
     REGISTRY[name] = factory
     return factory
 
+# %% ../nbs/09a_detector.ipynb #3028cf69
 def registered(name:str):
     "The factory registered as `name` (imported on first use), or a ValueError listing the names."
     if name not in REGISTRY: raise ValueError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
@@ -259,6 +270,7 @@ def _one_image(im, size:int, what:str)->np.ndarray:
     if im.dtype != np.uint8: im = np.round(_float_images(torch.from_numpy(np.ascontiguousarray(im))[None], what)[0].numpy() * 255).astype(np.uint8)
     return resize_image(im, size)
 
+# %% ../nbs/09a_detector.ipynb #ec0a92f4
 def as_image_tensor(images, size:int, what:str="images")->torch.Tensor:
     "Images in any accepted form as float (N, 3, size, size) in [0, 1], by the pixel rule above."
     images = image_items(images, what)
@@ -297,6 +309,7 @@ def _fp_bytes(a)->bytes:
     a = a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
     return np.ascontiguousarray(a).tobytes() + str((a.shape, a.dtype.str)).encode()
 
+# %% ../nbs/09a_detector.ipynb #9292bfbe
 def fingerprint(*parts)->str:
     "A 16-hex-digit SHA-256 of all the bytes of arrays/tensors, strings, settings dicts and CaptionedImages' captions and groups."
     h = hashlib.sha256()
@@ -335,6 +348,7 @@ def key(self:Stages, stage:str)->tuple:
     names = self.stage_keys.get(stage, tuple(self.settings))
     return (stage, self.data_key) + tuple(json.dumps(self.settings.get(k), sort_keys=True) for k in names)
 
+# %% ../nbs/09a_detector.ipynb #7e9eceea
 @patch
 def run(self:Stages, stage:str, fn):
     "The result of `stage`: reused when the same key was run before, else `fn()` (saved to the checkpoint folder)."

@@ -31,17 +31,20 @@ def _register_all():
     "Import the method modules (each registers its detectors on import); cheap after the first call."
     for m in METHOD_MODULES: importlib.import_module(m)
 
+# %% ../nbs/11_evaluation.ipynb #118e2ca8
 def available_methods()->list:
     "Every registered method name (the paper's four first): what `run_methods` and `cmg evaluate` accept."
     _register_all()
     return [m for m in METHODS if m in REGISTRY] + [m for m in REGISTRY if m not in METHODS]
 
+# %% ../nbs/11_evaluation.ipynb #2e6596db
 def make_detector(method:str, # a name from `available_methods()`
                   config:CMGConfig|None=None, seed:int=0):
     "An unfitted detector for `method` with `config` and `seed`."
     if method not in available_methods(): raise ValueError(f"unknown method {method!r}; choose from {', '.join(available_methods())}")
     return registered(method)(config or CMGConfig(), seed=int(seed))
 
+# %% ../nbs/11_evaluation.ipynb #32806d4d
 def load_detector(path:str|Path):
     "Any saved detector: a from-scratch `CMG` file or a `Detector` file (every other method), told apart by the format inside."
     return Detector.load(path) if read_model_file(path)["format"] == DETECTOR_FORMAT else CMG.load(path)
@@ -82,6 +85,7 @@ def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cm
             if keep_models: models[(m, int(seed))] = det
     return pd.DataFrame(rows), models
 
+# %% ../nbs/11_evaluation.ipynb #e6a19327
 def results_json(runs:pd.DataFrame)->dict:
     "`{method: {auroc_mean, auroc_ci95, aupr_mean, aupr_ci95, seeds: [...]}}` from `run_methods`' table."
     t = summarize_runs(runs[["method", "seed", "auroc", "aupr"]], by="method")
@@ -95,6 +99,7 @@ def results_json(runs:pd.DataFrame)->dict:
             if c in g: out[m][c + "_mean"] = float(g[c].mean())
     return out
 
+# %% ../nbs/11_evaluation.ipynb #6c0b330e
 def results_table(res:dict)->str:
     "The paper's table layout: AUROC and AUPR as mean ± 95% CI, one method per row."
     w = max([10] + [len(m) for m in res])
@@ -106,6 +111,7 @@ def results_table(res:dict)->str:
 # %% ../nbs/11_evaluation.ipynb #04613287
 def _savefig(fig, path:Path): atomic_savefig(fig, path)   # temporary file + rename, rank 0 only (00a_io)
 
+# %% ../nbs/11_evaluation.ipynb #1e4c72a5
 def plot_roc(scores:dict, labels, ax=None):
     "ROC curves of several methods' anomaly scores (anomaly = positive)."
     import matplotlib.pyplot as plt
@@ -116,6 +122,7 @@ def plot_roc(scores:dict, labels, ax=None):
     ax.plot([0, 1], [0, 1], "k:", lw=1); ax.set_xlabel("false-positive rate"); ax.set_ylabel("true-positive rate")
     ax.legend(fontsize=8); return ax.figure
 
+# %% ../nbs/11_evaluation.ipynb #0778b2d3
 def plot_score_hist(scores:dict, labels):
     "Histograms of anomaly scores of normal vs anomalous test images, one panel per method."
     import matplotlib.pyplot as plt
@@ -127,6 +134,7 @@ def plot_score_hist(scores:dict, labels):
         ax.set_title(m, fontsize=9); ax.set_xlabel("anomaly score (Eq. 14)")
     axs[0][0].legend(fontsize=8); fig.tight_layout(); return fig
 
+# %% ../nbs/11_evaluation.ipynb #7f404057
 def plot_masked_examples(det:CMG, images:CaptionedImages, n:int=8):
     "Test images and the same images as the RID masks them (Algorithm 2)."
     import matplotlib.pyplot as plt
@@ -141,6 +149,7 @@ def plot_masked_examples(det:CMG, images:CaptionedImages, n:int=8):
     axs[1][0].text(-0.1, .5, "RID-masked", transform=axs[1][0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
     fig.tight_layout(); return fig
 
+# %% ../nbs/11_evaluation.ipynb #1ea6eb42
 def plot_tsne(feats:dict, groups, seed:int=0, max_points:int=600):
     "t-SNE (scikit-learn) of each method's features, coloured by group (the paper's Fig. 6)."
     import matplotlib.pyplot as plt
@@ -166,6 +175,7 @@ def default_demo_methods()->tuple:
     import torch
     return GPU_DEMO_METHODS if torch.cuda.is_available() else CPU_DEMO_METHODS
 
+# %% ../nbs/11_evaluation.ipynb #081da670
 def _comparison(res:dict)->tuple|None:
     "(CMG's name, the name it is compared with) in the demo: cmg-frozen vs the stronger caption-free baseline, or cmg vs ssd."
     free = [m for m in ("pretrained-knn", "pretrained-maha") if m in res]
@@ -173,6 +183,7 @@ def _comparison(res:dict)->tuple|None:
     if "cmg" in res and "ssd" in res: return "cmg", "ssd"
     return None
 
+# %% ../nbs/11_evaluation.ipynb #fcb48a57
 def demo(out:str|Path="cmg-demo", # report folder
          n_images:int=1600, seeds=(0, 1, 2), methods=None, # None = `default_demo_methods()`
          normal_groups=("circle", "square", "triangle", "diamond"), progress:bool=True, **config_kw)->dict:
@@ -220,12 +231,14 @@ def demo(out:str|Path="cmg-demo", # report folder
     print(f"report: {out/'report.html'}, {out/'results.json'}\ndone in {summary['seconds']:.0f}s")
     return summary
 
+# %% ../nbs/11_evaluation.ipynb #2eb3dcb7
 def margin_line(c:dict)->str:
     "CMG's AUROC lead over SSD, per seed, with its paired 95% t-interval and each method's seed-to-seed std."
     a, b = c.get("method", "cmg"), c.get("baseline", "ssd")
     return (f"{a} - {b} AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}, "
             f"paired 95% CI ±{100*c['paired_ci95']:.1f}); seed-to-seed std: {b} {100*c['seed_spread_ssd']:.1f}, {a} {100*c['seed_spread_cmg']:.1f}")
 
+# %% ../nbs/11_evaluation.ipynb #c20e2622
 def _write_report(out:Path, table:str, summary:dict):
     atomic_write_text(out / "results.json", json.dumps(summary["results"], indent=2))
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))   # settings, split, time, margins

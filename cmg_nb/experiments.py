@@ -49,6 +49,7 @@ def _check_preset(preset:str)->dict:
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[preset]
 
+# %% ../nbs/14_experiments.ipynb #aa0972f1
 def preset_groups(data:CaptionedImages, # the loaded data set
                   preset:str, # a name from `PRESETS`
                   normal=None, # normal groups overriding the preset's (list or comma-separated string)
@@ -74,6 +75,7 @@ def preset_groups(data:CaptionedImages, # the loaded data set
     if missing: raise ValueError(f"normal group(s) {', '.join(map(repr, missing))} have no items in this data; present: {', '.join(avail)}")
     return normal, [g for g in avail if g not in normal]
 
+# %% ../nbs/14_experiments.ipynb #a0d3e04b
 def preset_split(data_dir:str|Path|None, # the data set's folder, in the preset's format
                  preset:str, # "ucm", "wikipedia" or "class-coco"
                  normal=None, # normal groups overriding the preset's
@@ -125,6 +127,7 @@ def preset_config(preset:str, # "ucm", "wikipedia" or "class-coco"
         if p.get("unprinted"): print(f"  not in the paper, ours: {', '.join(p['unprinted'])}")
     return cfg
 
+# %% ../nbs/14_experiments.ipynb #b34162ac
 def run_preset(data_dir, # the data set's folder, in the preset's format
                preset:str, methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"), seeds=(0, 1, 2),
                profile:str|None=None, # "paper" or "cpu" (see `preset_config`)
@@ -162,6 +165,7 @@ def once_per_file(data:CaptionedImages, # items whose images are file paths (oth
     a_idx = np.flatnonzero(~isn & ~np.isin(real, real[n_idx])); once[a_idx[np.unique(real[a_idx], return_index=True)[1]]] = True
     return data.subset(np.flatnonzero(once))
 
+# %% ../nbs/14_experiments.ipynb #dd631399
 def task_split(data:CaptionedImages, # the loaded Open Clip Art (or any data with these groups)
                task:str="living", # a key of `OPENCLIPART_TASKS` (or of `OPENCLIPART_DEV_TASKS`)
                seed:int=0, # seed of the normal sample and of the split
@@ -205,6 +209,7 @@ def paper_gains(paper:dict, # `nbs/results/paper.json`
     "Relative gain of method `a` over `b` per data set, `a / b - 1` in percent, recomputed from the paper's table."
     return {d: 100 * (t[a][metric] / t[b][metric] - 1) for d, t in paper[table].items()}
 
+# %% ../nbs/14_experiments.ipynb #07c3bf6f
 def _cell(r:dict|None, metric:str, scale:float, digits:int)->str:
     "'mean ± ci' of one result (the paper's percent or our fractions); '' when the method was not run."
     if r is None: return ""
@@ -212,6 +217,7 @@ def _cell(r:dict|None, metric:str, scale:float, digits:int)->str:
     ci = next((r[k] for k in (f"{metric}_ci95", f"{metric}_ci95_tasks") if r.get(k) is not None), None)
     return f"{scale * m:.{digits}f}" + ("" if ci is None or not np.isfinite(ci) else f" ± {scale * ci:.{digits}f}")
 
+# %% ../nbs/14_experiments.ipynb #2ed35084
 def paper_table(paper:dict, # `nbs/results/paper.json`
                 ours:dict|None=None, # {column label: {method: our result (fractions, `results_json` or the benchmark's)}}
                 table:str="table1", # "table1" (the baselines) or "table2" (the ablation)
@@ -222,6 +228,7 @@ def paper_table(paper:dict, # `nbs/results/paper.json`
     for label, res in (ours or {}).items(): cols[f"ours: {label}"] = [_cell(res.get(m), metric, 100, 1) for m in methods]
     return pd.DataFrame(cols, index=pd.Index(methods, name=f"{metric.upper()} (%)"))
 
+# %% ../nbs/14_experiments.ipynb #d7173cc3
 def gain_lines(paper:dict, # `nbs/results/paper.json`
                ours:dict|None=None, # {label: {method: our result}}, each with "cmg" and "ssd"
               )->str:
@@ -246,6 +253,7 @@ def experiment_results(runs:pd.DataFrame, # `run_methods`' table
         if "fit_seconds" in g: res[m]["fit_seconds"] = float(g.fit_seconds.mean())
     return res
 
+# %% ../nbs/14_experiments.ipynb #015e266c
 def results_frame(res:dict, # `experiment_results` output (or the JSON read back)
                   digits:int=1)->pd.DataFrame:
     "The paper's table: AUROC and AUPR (%) as 'mean ± 95% CI' per method; † marks methods that use labels."
@@ -258,6 +266,7 @@ def results_frame(res:dict, # `experiment_results` output (or the JSON read back
                      "seeds": len(r["seeds"]), "uses labels": bool(r.get("uses_labels", False))})
     return pd.DataFrame(rows).set_index("method")
 
+# %% ../nbs/14_experiments.ipynb #8a23a7a9
 def format_results(res:dict)->str:
     "`results_frame` as plain text, with the † footnote when a method uses labels (what `cmg evaluate` prints)."
     t = results_frame(res).drop(columns="uses labels")
@@ -265,6 +274,7 @@ def format_results(res:dict)->str:
     if any(r.get("uses_labels") for r in res.values()): out += f"\n{LABEL_MARK} uses the normal groups' labels (the others see none)"
     return out
 
+# %% ../nbs/14_experiments.ipynb #dd89ad93
 def run_experiment(split:OneClassSplit, # a one-class split (`preset_split`, `one_class_split`)
                    methods=("ssd", "cmda", "she", "cmg"), # names from `available_methods()`
                    seeds=(0, 1, 2), # one fit per method and seed
@@ -303,6 +313,7 @@ class EpochAUROC(Callback):
             self.aurocs.append(float(roc_auc_score(self.labels, s)))
         finally: m.train(was)
 
+# %% ../nbs/14_experiments.ipynb #74a8dffc
 def auroc_per_epoch(split:OneClassSplit, # the one-class split
                     methods=("cmg", "cmda", "ssd"), # any of "ssd", "ssd+cmer", "ssd+cmle", "cmg", "cmda"
                     config:CMGConfig|None=None, # shared settings (`epochs` = points per curve)
@@ -325,6 +336,7 @@ def auroc_per_epoch(split:OneClassSplit, # the one-class split
         rows += [dict(method=m, epoch=e + 1, auroc=a, chosen=(e == best)) for e, a in enumerate(cb.aurocs)]
     return pd.DataFrame(rows)
 
+# %% ../nbs/14_experiments.ipynb #2753ea71
 def selection_gap(curves:pd.DataFrame)->pd.DataFrame:
     "Per method: test AUROC at the epoch chosen on validation data, the best test AUROC over epochs, and the gap."
     out = []
@@ -335,6 +347,7 @@ def selection_gap(curves:pd.DataFrame)->pd.DataFrame:
     t = pd.DataFrame(out).set_index("method"); t["optimism"] = t.best_on_test - t.validation_chosen
     return t
 
+# %% ../nbs/14_experiments.ipynb #ff445b8d
 def plot_auroc_per_epoch(curves:pd.DataFrame, ax=None, title:str="AUROC per epoch (measured for the plot only)"):
     "Fig. 10: test AUROC (%) against epoch per method; a ring marks the epoch chosen on validation data."
     import matplotlib.pyplot as plt

@@ -139,6 +139,7 @@ class MatchingProjector(nn.Module):
     def encode_image(self, f): return F.normalize(self.image(f), dim=-1)
     def encode_text(self, t): return F.normalize(self.text(t), dim=-1)
 
+# %% ../nbs/20_frozen.ipynb #a8f0d2af
 def train_projector(Fx, T, Fv, Tv, cfg:FrozenConfig)->MatchingProjector:
     "Train E1 with Eq. 1 on cached (features, caption embeddings); keep the epoch with the best validation loss."
     set_seed(cfg.seed)
@@ -177,10 +178,12 @@ def rid_view(x:torch.Tensor)->torch.Tensor:
     "Images (N, 3, H, W) average-pooled to the RID's side (32 px)."
     return F.adaptive_avg_pool2d(x, RID_SIDE) if x.shape[-1] != RID_SIDE else x
 
+# %% ../nbs/20_frozen.ipynb #04054833
 def rid_inputs(images:np.ndarray, bs:int=512)->torch.Tensor:
     "`rid_view` of uint8 images (N, H, W, 3), converted `bs` at a time (the float copy of all of them is never made)."
     return torch.cat([rid_view(to_float_tensor(images[i:i + bs])) for i in range(0, len(images), bs)])
 
+# %% ../nbs/20_frozen.ipynb #aa8e2396
 def _rid_config(cfg:FrozenConfig)->CMGConfig:
     return CMGConfig(image_size=RID_SIDE, n_regions=cfg.n_regions, mask_mode=cfg.mask_mode, soft_scale=cfg.soft_scale,
                      rid_epochs=cfg.rid_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device, rid_input="pixels")
@@ -208,6 +211,7 @@ def _views(views):
     V = torch.as_tensor(np.asarray(views, np.float32))
     return V.shape[0], V.shape[1], V.shape[2], lambda b, v: V[b, v]
 
+# %% ../nbs/20_frozen.ipynb #4928cd37
 def train_head(views, # cached features of each image's views: (N, V, D), or (features (N, D), masked copies (N, M, D))
                cfg:FrozenConfig, # epochs, lam, simclr_tau, lr, batch_size, head_dim, hidden, seed
                anchor:np.ndarray|None=None, # view index (N,) every step's first view comes from (CMER's copy); None = random
@@ -278,6 +282,7 @@ def _stage(cache, key, fn):
     if cache is not None: cache[key] = out
     return out
 
+# %% ../nbs/20_frozen.ipynb #f57849f9
 @patch
 def _text(self:FrozenCMG, train, valid, cache):
     c = self.config
@@ -286,6 +291,7 @@ def _text(self:FrozenCMG, train, valid, cache):
         return embed_captions(train.captions, enc), embed_captions(valid.captions, enc)
     return _stage(cache, ("frozen-text", c.text_encoder, str(train.captions), str(valid.captions)), run)
 
+# %% ../nbs/20_frozen.ipynb #383b52c4
 @patch
 def _cmer(self:FrozenCMG, x, xv, Fx, FM, Fv, FMv, T, Tv, cache, progress):
     "E1, CMER's labels and the RID (one stage, cached)."
@@ -300,6 +306,7 @@ def _cmer(self:FrozenCMG, x, xv, Fx, FM, Fv, FMv, T, Tv, cache, progress):
     key = ("frozen-cmer", fingerprint(Fx, FM, T), c.match_epochs, c.rid_epochs, c.tau, c.lr, c.batch_size, c.n_regions, c.mask_mode, c.soft_scale, c.seed)
     return _stage(cache, key, run)
 
+# %% ../nbs/20_frozen.ipynb #ea06d304
 @patch
 def _cmle(self:FrozenCMG, T, cache):
     c = self.config
@@ -309,12 +316,14 @@ def _cmle(self:FrozenCMG, T, cache):
 # %% ../nbs/20_frozen.ipynb #a809beaa
 def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
+# %% ../nbs/20_frozen.ipynb #9041b0ce
 @patch
 def _masked(self:FrozenCMG, x:torch.Tensor)->torch.Tensor:
     "Algorithm 2's masking of float images (B, 3, H, W): the RID picks the region (no text needed)."
     if not self.config.cmer: return x
     return mask_images(x, rid_select(self.rid_, rid_view(x)), _rid_config(self.config))
 
+# %% ../nbs/20_frozen.ipynb #6099d5e1
 @patch
 def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
     "The scorer's features (N, D) of images (CaptionedImages, uint8 array, paths), read `chunk` images at a time."
@@ -325,6 +334,7 @@ def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
         out.append(score_features(cached_features(cache, self.net(), c.backbone, _to_u8(self._masked(x))), self.head_))
     return np.concatenate(out)
 
+# %% ../nbs/20_frozen.ipynb #09d5835b
 @patch
 def anomaly_score(self:FrozenCMG, images, scorer:str|None=None, # "knn" or "maha"; None = `config.scorer`
                   chunk:int=256)->np.ndarray:
@@ -374,6 +384,7 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
     say(f"[{self.method}] fit {self.info_['fit_seconds']:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
     return self
 
+# %% ../nbs/20_frozen.ipynb #0c2633af
 @patch
 def _fit_features(self:FrozenCMG, ims:np.ndarray, feats)->np.ndarray:
     "Scorer features of uint8 training/validation images, masked by the RID as at test time (one batch of masked copies at a time)."
@@ -400,6 +411,7 @@ def set_scorer(self:FrozenCMG, scorer:str)->FrozenCMG:
 def _backbone_fingerprint(net:nn.Module)->str:
     return fingerprint(*[p.detach() for p in list(net.parameters())[:3]])
 
+# %% ../nbs/20_frozen.ipynb #cbde5cec
 @patch
 def _state(self:FrozenCMG)->dict:
     st = dict(config=json.dumps(asdict(self.config)), info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str))}),
@@ -410,6 +422,7 @@ def _state(self:FrozenCMG)->dict:
     if self.rid_ is not None: st["rid"] = self.rid_.state_dict()
     return st
 
+# %% ../nbs/20_frozen.ipynb #8281ddfd
 def _frozen_from_state(cls, st:dict)->FrozenCMG:
     self = cls(FrozenConfig(**json.loads(st["config"])))
     fp = _backbone_fingerprint(self.net())

@@ -24,6 +24,7 @@ def _alive(pid:int)->bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/00a_io.ipynb #4f3626bb
 def stale_temps(path:str|Path)->list:
     "Temporary files of earlier writes of `path` whose process no longer runs (left by a kill during a write)."
     path = Path(path)

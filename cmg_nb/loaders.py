@@ -22,6 +22,7 @@ def _resolve(root:Path, rel:str)->Path:
     if root.resolve() not in p.parents and p != root.resolve(): raise ValueError(f"image path {rel!r} points outside {root}")
     return p
 
+# %% ../nbs/01c_loaders.ipynb #8c7f9af7
 def _drop_missing(paths, on_error, what):
     "Indices of existing files; a missing one raises `ImageReadError` or (on_error='skip') is warned about and dropped."
     if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -86,6 +87,7 @@ def _find_image(folder:Path, filename:str)->Path:
         if q.is_file(): return q
     return p
 
+# %% ../nbs/01c_loaders.ipynb #e8ef0ad7
 def load_ucm_captions(root:str|Path, # folder with dataset.json and imgs/
                       on_error:str="raise")->CaptionedImages:
     "UCM-captions as downloaded: `dataset.json` + `imgs/N.tif`; group = UC Merced class of image N."
@@ -120,6 +122,7 @@ def _wiki_text(f:Path)->str:
     if m is None: raise ValueError(f"Wikipedia: {f} has no <text>...</text>")
     return clean_caption(html.unescape(re.sub(r"<[^>]+>", " ", m.group(1))))
 
+# %% ../nbs/01c_loaders.ipynb #33e99bff
 def load_wikipedia(root:str|Path, # folder with the two .list files, texts/ and images/
                    on_error:str="raise")->CaptionedImages:
     "The Wikipedia image-article data set as downloaded; group = its category."
@@ -178,6 +181,7 @@ def load_class_coco(root:str|Path, # COCO folder with annotations/ and the image
                            meta=pd.DataFrame(dict(image_id=[ids[k] for k in keep])), name="class-coco")
     return data.check(on_error)
 
+# %% ../nbs/01c_loaders.ipynb #04648c22
 def class_coco_groups(data:CaptionedImages, n_normal:int=6, min_normal:int=6000, n_anomaly_groups:int=50)->tuple[list, list]:
     "The protocol's (normal groups, anomaly groups): the largest groups above `min_normal`, then the next ones."
     cnt = Counter(data.groups.tolist()).most_common()

@@ -22,6 +22,7 @@ def _grid_side(m:int)->int:
     if r < 1 or r * r != m: raise ValueError(f"the number of regions must be a square number (4 = 2x2, 9 = 3x3), got {m}")
     return r
 
+# %% ../nbs/05_masking.ipynb #bb28b827
 def grid_masks(h:int, # image height
                w:int, # image width
                m:int, # number of regions, a square number
@@ -45,6 +46,7 @@ def mask_factors(mask:torch.Tensor, mode:str="hard", scale:float=0.1)->torch.Ten
     inside = 0. if mode == "hard" else float(scale)
     return torch.where(torch.as_tensor(mask, dtype=torch.bool), torch.tensor(inside), torch.tensor(1.))
 
+# %% ../nbs/05_masking.ipynb #efdc16fd
 def apply_mask(x:torch.Tensor, # images (..., 3, H, W)
                mask:torch.Tensor, # boolean region (H, W), or (..., H, W) broadcastable to the images
                mode:str="hard", # "hard": set the region to 0; "soft": multiply it by `scale`
@@ -54,6 +56,7 @@ def apply_mask(x:torch.Tensor, # images (..., 3, H, W)
     if x.shape[-2:] != mask.shape[-2:]: raise ValueError(f"mask {tuple(mask.shape)} does not match images {tuple(x.shape)}")
     return x * mask_factors(mask, mode, scale).to(x.device, x.dtype).unsqueeze(-3)
 
+# %% ../nbs/05_masking.ipynb #6f3ba680
 def masked_candidates(x:torch.Tensor, # images (B, 3, H, W)
                       m:int, # number of grid regions M
                       mode:str="hard", scale:float=0.1)->torch.Tensor:
@@ -112,10 +115,12 @@ def candidate_scores(model, # a matching model with `encode_image` and `encode_t
         out.append(matching_scores(model.encode_text(text_emb[i:i+bs].to(dev)), zi).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, cfg.n_regions), np.float32)
 
+# %% ../nbs/05_masking.ipynb #d2ad7561
 def best_masks(model, x:torch.Tensor, text_emb, cfg:CMGConfig|None=None, bs:int=64)->np.ndarray:
     "CMER labels l (N,): for each image, the region whose masked copy best matches its own caption (Eq. 2)."
     return candidate_scores(model, x, text_emb, cfg, bs).argmax(1).astype(np.int64)
 
+# %% ../nbs/05_masking.ipynb #382e8f25
 def mask_images(x:torch.Tensor, # images (N, 3, H, W)
                 labels, # region index per image (N,), e.g. from `best_masks` or `rid_select`
                 cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale
@@ -139,6 +144,7 @@ def region_object_overlap(object_masks, # boolean object masks (N, H, W)
     inside = torch.einsum("nhw,mhw->nm", om.float(), g.float()).numpy()
     return inside / np.maximum(inside.sum(1, keepdims=True), 1)
 
+# %% ../nbs/05_masking.ipynb #e0504612
 def mask_overlap_report(labels, # chosen region per image (N,)
                         object_masks, # boolean object masks (N, H, W)
                         m:int, # number of grid regions

@@ -58,6 +58,7 @@ _P = r"(?:[\w.-]+:)?"                                                  # any nam
 
 def _local(tag)->str: return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
+# %% ../nbs/01b_openclipart.ipynb #0cc06176
 def _parse_metadata(block:str)->tuple[str, str, list, set]:
     "(title, description, keywords, agent names) of a `<metadata>` block, by XML; raises `ET.ParseError` on bad XML."
     used = set(re.findall(r"</?([A-Za-z_][\w.-]*):", block)) | set(re.findall(r"\s([A-Za-z_][\w.-]*):[\w.-]+\s*=", block))
@@ -99,8 +100,10 @@ def _read_text(path:Path)->str:
     try: return raw.decode("utf-8-sig" if enc.lower().replace("_", "-") in ("utf-8", "utf8") else enc, errors="replace")
     except LookupError: return raw.decode("utf-8", errors="replace")
 
+# %% ../nbs/01b_openclipart.ipynb #0d19a23e
 def _norm(s:str)->str: return re.sub(r"[\s_-]+", " ", str(s)).strip().casefold()
 
+# %% ../nbs/01b_openclipart.ipynb #a7f322c3
 _NOISE_KEYWORDS = {"unsorted", "hash"}
 
 def svg_text(svg_path:str|Path, # an Open Clip Art SVG
@@ -145,6 +148,7 @@ def _names(items, n:int=5)->str:
     items = [str(x) for x in items]
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
+# %% ../nbs/01b_openclipart.ipynb #3de4af61
 def _header_size(path:Path)->tuple[int, int]|None:
     "(width, height) from an image's header, never decoding pixels; None when the header is unreadable."
     try:
@@ -167,6 +171,7 @@ def _default_cache_dir()->Path:
     if root: return Path(root)/"openclipart"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"cmg_nb"/"openclipart"
 
+# %% ../nbs/01b_openclipart.ipynb #bc460081
 def _save_npz(f:Path, **arrays):
     "Write an .npz atomically (`atomic_savez`); a cache that cannot be written is only warned about."
     try: atomic_savez(f, **arrays)

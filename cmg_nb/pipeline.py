@@ -79,6 +79,7 @@ def _sparse_to_dict(W)->dict:
     return dict(row=torch.from_numpy(W.row.astype(np.int64)), col=torch.from_numpy(W.col.astype(np.int64)),
                 data=torch.from_numpy(W.data.astype(np.float64)), shape=torch.tensor(W.shape))
 
+# %% ../nbs/10_pipeline.ipynb #0c49a3a6
 def _dict_to_sparse(d)->sp.csr_matrix:
     return sp.csr_matrix((d["data"].numpy(), (d["row"].numpy(), d["col"].numpy())), shape=tuple(d["shape"].tolist()))
 
@@ -176,14 +177,17 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
 def _build_matching(self:CMG, text_dim:int)->MatchingModel:
     c = self.config; return MatchingModel(text_dim, c.backbone, c.feat_dim)
 
+# %% ../nbs/10_pipeline.ipynb #99fc105b
 @patch
 def _build_rid(self:CMG)->RID:
     return make_rid(self.config, features=rid_features_for(self.config, self.matching_))   # the same architecture train_rid builds
 
+# %% ../nbs/10_pipeline.ipynb #a676b7e8
 @patch
 def _build_encoder(self:CMG)->AnomalyEncoder:
     c = self.config; return AnomalyEncoder(c.backbone, c.feat_dim)
 
+# %% ../nbs/10_pipeline.ipynb #a006c17e
 @patch
 def _mask(self:CMG, x:torch.Tensor)->torch.Tensor:
     "Algorithm 2's masking: the RID picks each image's region (no text needed)."
@@ -198,12 +202,14 @@ def _chunk_features(self:CMG, images, chunk:int=256, progress:bool=False):
     chunks = ImageChunks(images, self.config.image_size, chunk)
     for x in bar(chunks, progress and len(chunks) > 1): yield extract_features(self.encoder_, self._mask(x))
 
+# %% ../nbs/10_pipeline.ipynb #dd7dad3a
 @patch
 def features(self:CMG, images, chunk:int=256, progress:bool=False)->np.ndarray:
     "E2^I features of images (masked by the RID when CMER is on), as scored by Eq. 14; computed `chunk` images at a time."
     fs = list(self._chunk_features(images, chunk, progress))
     return np.concatenate(fs) if fs else np.zeros((0, self.encoder_.dim), np.float32)
 
+# %% ../nbs/10_pipeline.ipynb #12370d5d
 @patch
 def anomaly_score(self:CMG, images, chunk:int=256, progress:bool=False)->np.ndarray:
     "Eq. 14: minimum Mahalanobis distance to the normal feature clusters (higher = more anomalous); streamed `chunk` images at a time."
@@ -216,12 +222,14 @@ def _versions()->dict:
     return dict(cmg_nb=cmg_nb.__version__, torch=torch.__version__, fastai=fastai.__version__,
                 sklearn=sklearn.__version__, numpy=np.__version__, python=platform.python_version())
 
+# %% ../nbs/10_pipeline.ipynb #daac8105
 def _split_state(d:dict)->dict:
     "A dict of numpy arrays as tensors, with its string entries kept apart as JSON (torch tensors hold no strings)."
     arrs = {k: np.asarray(v) for k, v in d.items()}
     return dict(scorer={k: torch.as_tensor(v) for k, v in arrs.items() if v.dtype.kind not in "USO"},
                 scorer_text=json.dumps({k: str(v) for k, v in arrs.items() if v.dtype.kind in "USO"}))
 
+# %% ../nbs/10_pipeline.ipynb #58d32c81
 @patch
 def save(self:CMG, path:str|Path)->Path:
     "Write the fitted detector to one file (atomically; loadable without unpickling code)."
@@ -235,6 +243,7 @@ def save(self:CMG, path:str|Path)->Path:
         st.update(matching=self.matching_.state_dict(), rid=self.rid_.state_dict(), text_dim=torch.tensor(self.matching_.text_dim))
     return atomic_torch_save(st, path)
 
+# %% ../nbs/10_pipeline.ipynb #9cfe5b44
 @classmethod
 def _load(cls, path:str|Path, device=None)->CMG:
     "Read a detector written by `save` (weights only: no code is unpickled)."
@@ -246,6 +255,7 @@ def _load(cls, path:str|Path, device=None)->CMG:
     except (RuntimeError, ValueError, TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: the model file does not fit its own settings ({str(e).splitlines()[0][:160]})") from None
 
+# %% ../nbs/10_pipeline.ipynb #e544043f
 @classmethod
 def _from_file_state(cls, st:dict, device=None)->CMG:
     "Rebuild the networks from the settings stored in the file, then load their weights."

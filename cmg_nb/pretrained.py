@@ -43,6 +43,7 @@ def _embed(self:PretrainedMahalanobis, x:torch.Tensor, progress:bool=False)->np.
     with torch.no_grad():
         return np.concatenate([net(x[i:i+bs].to(dev)).cpu().double().numpy() for i in bar(it, progress)])
 
+# %% ../nbs/17_pretrained.ipynb #789e797b
 @patch
 def features(self:PretrainedMahalanobis, images)->np.ndarray:
     "Frozen backbone features (N, D) of images (CaptionedImages, uint8 array, paths)."
@@ -87,6 +88,7 @@ def _state(self:PretrainedMahalanobis)->dict:
     meta = dict(config=self.config.to_dict(), backbone=self.backbone, net=_net_fingerprint(self._net()), info=self.info_)
     return dict(meta=json.dumps(meta, default=float), scorer={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()})
 
+# %% ../nbs/17_pretrained.ipynb #35615dfb
 def _pm_from_state(cls, st:dict)->PretrainedMahalanobis:
     m = json.loads(st["meta"]); cfg = CMGConfig.from_dict(m["config"])
     self = cls(cfg, seed=cfg.seed, backbone=m["backbone"])

@@ -42,6 +42,7 @@ def score_mlp(in_dim:int, hidden:tuple=(512, 256, 128))->nn.Sequential:
     for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(inplace=True)]; d = h
     return nn.Sequential(*layers, nn.Linear(d, 1))
 
+# %% ../nbs/06_rid.ipynb #f7e998d4
 class RID(nn.Module):
     "Redundant Information Detector: one score per masked copy of an image; softmax over the M copies."
     title = "RID (Eq. 3)"   # the heading of its training table
@@ -73,6 +74,7 @@ class RID(nn.Module):
 
     def forward(self, x:torch.Tensor)->torch.Tensor: "(B, M) scores for images (B, 3, H, W)."; return self.score_features(self.candidate_features(x))
 
+# %% ../nbs/06_rid.ipynb #0513be34
 class PooledPixels(nn.Module):
     "Images (B, 3, H, W) -> their pixels average-pooled to (3, side, side), flattened: the RID's cheapest input."
     def __init__(self, side:int=16): super().__init__(); self.side = side
@@ -86,6 +88,7 @@ class _HeadOnly(nn.Module):
     def __init__(self, rid): super().__init__(); self.rid = rid
     def forward(self, f): return self.rid.score_features(f)
 
+# %% ../nbs/06_rid.ipynb #1c79e28d
 def _resolve_features(features, cfg:CMGConfig, small_input:bool):
     "(module, dim, frozen) from \"pixels\", None (fresh backbone), a MatchingModel, a (module, dim) pair, or a module."
     if isinstance(features, str):
@@ -104,12 +107,14 @@ def _resolve_features(features, cfg:CMGConfig, small_input:bool):
         return mod, int(dim), True
     raise ValueError(f"features must be None, a MatchingModel, a (module, dim) pair or an nn.Module, got {type(features).__name__}")
 
+# %% ../nbs/06_rid.ipynb #7e510ab1
 def _check_labels(labels, n:int, m:int)->torch.Tensor:
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if labels.shape != (n,): raise ValueError(f"need one label per image: {n} images, labels of shape {tuple(labels.shape)}")
     if n and (labels.min() < 0 or labels.max() >= m): raise ValueError(f"labels must be in [0, {m}) for n_regions={m}")
     return labels
 
+# %% ../nbs/06_rid.ipynb #3c03a31b
 def make_rid(cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale, backbone
              features=None, # "pixels": pooled pixels; None: fresh `cfg.backbone`; a MatchingModel, (module, dim) pair or module: frozen copy
              small_input:bool=False, # stem of a fresh backbone
@@ -119,12 +124,14 @@ def make_rid(cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale, b
     mod, dim, frozen = _resolve_features(features, cfg, small_input)
     return RID(mod, dim, cfg.n_regions, cfg.mask_mode, cfg.soft_scale, freeze_features=frozen)
 
+# %% ../nbs/06_rid.ipynb #fa3f8349
 def rid_features_for(cfg:CMGConfig, # uses rid_input
                      matching, # the trained matching model E1 (used when `cfg.rid_input == "matching"`)
                     ):
     "The `features` argument of `train_rid`/`make_rid` that `cfg.rid_input` asks for: \"pixels\" or the matching model."
     return matching if cfg.rid_input == "matching" else "pixels"
 
+# %% ../nbs/06_rid.ipynb #432834ad
 @torch.no_grad()
 def _all_candidate_features(rid:RID, x:torch.Tensor, bs:int, dev)->torch.Tensor:
     rid.eval()
@@ -177,6 +184,7 @@ def rid_scores(rid:RID, x:torch.Tensor, bs:int=64)->np.ndarray:
     out = [torch.softmax(rid(x[i:i+bs].to(dev)), 1).cpu() for i in range(0, len(x), bs)]
     return torch.cat(out).numpy() if out else np.zeros((0, rid.m), np.float32)
 
+# %% ../nbs/06_rid.ipynb #3a5246a9
 def rid_select(rid:RID, # a trained RID
                x:torch.Tensor, # images (N, 3, H, W) in [0, 1]; no captions needed
                cfg:CMGConfig|None=None, # checked against the RID's number of regions and mask mode
@@ -187,11 +195,13 @@ def rid_select(rid:RID, # a trained RID
         raise ValueError(f"this RID was trained for n_regions={rid.m}, mask_mode={rid.mode!r}; cfg has {cfg.n_regions}, {cfg.mask_mode!r}")
     return rid_scores(rid, torch.as_tensor(x).float(), bs).argmax(1).astype(np.int64)
 
+# %% ../nbs/06_rid.ipynb #fe3c653b
 def rid_accuracy(rid:RID, x:torch.Tensor, labels, cfg:CMGConfig|None=None, bs:int=64)->float:
     "Share of images for which the RID picks CMER's label (chance: 1/M; compare with `majority_rate` too)."
     labels = _check_labels(labels, len(x), rid.m).numpy()
     return float((rid_select(rid, x, cfg, bs) == labels).mean())
 
+# %% ../nbs/06_rid.ipynb #806f3b04
 def majority_rate(train_labels, # CMER's labels of the training images
                   labels, # the labels the RID is scored on (e.g. the normal validation images')
                   m:int, # number of regions M

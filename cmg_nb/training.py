@@ -29,6 +29,7 @@ def init_distributed()->bool:
         else: dist.init_process_group(backend="gloo")
     return True
 
+# %% ../nbs/02a_training.ipynb #8e85f0d4
 def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 # %% ../nbs/02a_training.ipynb #39b7fb41
@@ -44,6 +45,7 @@ class _GatherWithGrad(torch.autograd.Function):
         dist.all_reduce(g)
         return g.chunk(dist.get_world_size())[dist.get_rank()]
 
+# %% ../nbs/02a_training.ipynb #7339abba
 def gather_batch(x:torch.Tensor, # this process's rows (B, ...); the same B on every process
                 )->torch.Tensor:
     "All processes' rows of `x` in rank order (W*B, ...), with gradients back to this process's rows; `x` itself when running alone."
@@ -53,6 +55,7 @@ def gather_batch(x:torch.Tensor, # this process's rows (B, ...); the same B on e
     dist.all_gather(out, x.contiguous())
     return torch.cat(out)
 
+# %% ../nbs/02a_training.ipynb #ebde169a
 def local_rows(x:torch.Tensor, # a gathered batch (W*B, ...)
               )->torch.Tensor:
     "This process's rows (B, ...) of a batch made by `gather_batch`; `x` itself when running alone."
@@ -68,6 +71,7 @@ class _DistributedDL(DistributedDL):
         dist.broadcast(t, rank)
         return t.cpu().tolist()
 
+# %% ../nbs/02a_training.ipynb #2124b7bc
 class DataParallelTrainer(DistributedTrainer):
     "fastai's `DistributedTrainer` (DDP via accelerate, `DistributedDL` loaders) on CPU (gloo) or GPU (nccl, SyncBatchNorm)."
     def _wrap_dl(self, dl):
@@ -96,6 +100,7 @@ def _title(learn:Learner)->str:
     m = get_model(learn.model)
     return getattr(m, "title", None) or type(m).__name__
 
+# %% ../nbs/02a_training.ipynb #47a0bd61
 def _epoch_lines(learn:Learner):
     "A fastai logger that writes one aligned plain line per epoch (a header first): no carriage returns in a log file."
     state = dict(head=False)

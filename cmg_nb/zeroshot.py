@@ -107,6 +107,7 @@ def _parts(self:ZeroShotDetector, x:torch.Tensor):
     mh = self.scorer_.score(f.double().numpy()) if self.fused else None
     return zs, mh
 
+# %% ../nbs/18_zeroshot.ipynb #d708fd6c
 @patch
 def _combine(self:ZeroShotDetector, zs:np.ndarray, mh:np.ndarray|None)->np.ndarray:
     "The anomaly score from the parts: -MCM, or w z(-MCM) + (1 - w) z(Mahalanobis) with the validation statistics."
@@ -121,6 +122,7 @@ def anomaly_score(self:ZeroShotDetector, images)->np.ndarray:
     self._check_fitted()
     return self._combine(*self._parts(as_image_tensor(images, self.config.image_size)))
 
+# %% ../nbs/18_zeroshot.ipynb #82219a4e
 def fused_zero_shot(config:CMGConfig|None=None, seed:int=0, **kwargs)->ZeroShotDetector:
     "The method `zero-shot-fused`: `ZeroShotDetector(fused=True)`."
     return ZeroShotDetector(config, seed=seed, **{**kwargs, "fused": True})
@@ -135,6 +137,7 @@ def _state(self:ZeroShotDetector)->dict:
     if self.fused: st["scorer"] = {k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()}
     return st
 
+# %% ../nbs/18_zeroshot.ipynb #1c0e2fff
 def _zs_from_state(cls, st:dict)->ZeroShotDetector:
     m = json.loads(st["meta"]); cfg = CMGConfig.from_dict(m["config"])
     self = cls(cfg, seed=cfg.seed, prompts=m["prompts"], class_names=m["class_names"], temperature=m["temperature"], fused=m["fused"], weight=m["weight"])

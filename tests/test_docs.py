@@ -471,16 +471,21 @@ def test_settings_table_and_cli_help(site, server, browser):
 
 def test_signatures_are_not_cut(site, server, browser):
     "Every show_doc signature on the pages with the longest ones is visible whole: wrapped, not cut or scrolled (issue 16)."
-    pages = sorted((p for p in site.glob('*.html')), key=lambda p: -max((len(l) for l in p.read_text(encoding='utf-8').split('\n')
-                                                                         if 'class="n"' in l), default=0))[:3]
+    def widest(p):      # the longest line of a signature block on the page, as text
+        blocks = re.findall(r'class="nb-doc"[^>]*>.*?</h3>\s*<div class="highlight"><pre>(.*?)</pre>', p.read_text(encoding='utf-8'), re.S)
+        return max((len(html.unescape(re.sub(r'<[^>]+>', '', l))) for b in blocks for l in b.split('\n')), default=0)
+    pages = sorted(site.glob('*.html'), key=widest, reverse=True)[:3]
+    assert widest(pages[0]) > 100, f"the widest signature has {widest(pages[0])} characters: the check would prove nothing"
+    browser.set_window_size(1024, 900)          # a laptop-sized window, where the sidebar and the contents list both show
     for p in pages:
         browser.get(server + p.name)
         cut = browser.execute_script(
-            "return [...document.querySelectorAll('h3.nb-doc + .highlight pre')].filter(e => e.scrollWidth > e.clientWidth + 1)"
-            ".map(e => e.previousElementSibling.id)")
+            "return [...document.querySelectorAll('h3.nb-doc + .highlight pre code')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+            ".map(e => e.closest('.highlight').previousElementSibling.id)")
         n = browser.execute_script("return document.querySelectorAll('h3.nb-doc + .highlight pre').length")
         assert n > 0, f"{p.name}: no show_doc signature found (has the page markup changed?)"
         assert not cut, f"{p.name}: signatures wider than their box (cut or scrolled): {cut[:5]}"
+    browser.set_window_size(1400, 1000)
 
 def test_test_cells_are_left_off_pages(bd):
     "Cells without output that mostly check (test_eq, assert, ...) stay in the notebook and are left off the page."
@@ -488,6 +493,11 @@ def test_test_cells_are_left_off_pages(bd):
     assert bd.is_test_cell("a = f(1)\ntest_eq(a, 2); test_ne(a, 3)\nassert a > 0", [])
     assert not bd.is_test_cell("a = f(1)\nb = g(a)\ntest_eq(b, 2)", [])
     assert not bd.is_test_cell("test_eq(f(1), 2)\nf(1)", [{"output_type": "execute_result"}])
+    # a cell that shows a result and tests it: the page shows the result, the notebook keeps the tests
+    assert bd.strip_checks("sp = split(d)\ntest_eq(len(sp), 3)\nassert sp.ok, (\n    'multi-line')\nfor k in sp: test_eq(k, 1)\nsp") == "sp = split(d)\nsp"
+    assert bd.strip_checks("x = f(); test_eq(x, 1)\nx") == "x = f(); test_eq(x, 1)\nx"      # a mixed line stays whole
+    assert bd.strip_checks("%time f()\ntest_eq(1, 1)") == "%time f()\ntest_eq(1, 1)"           # magics: unchanged
+    assert bd.strip_checks("for k in ks: print(k)") == "for k in ks: print(k)"
     md, _ = bd.notebook_to_markdown({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "test_eq(1, 1)"},
                                                {"cell_type": "code", "metadata": {}, "outputs": [], "source": "x = 1"}]},
                                     Path("p.md"), Path("/tmp/assets"))

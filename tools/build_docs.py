@@ -275,6 +275,30 @@ def is_test_cell(code:str, outputs:list)->bool:
     n = sum(bool(_TEST_LINE.match(l)) or ('; test_' in l) for l in tops)
     return bool(tops) and not outputs and n > 0 and 2 * n >= len(tops)
 
+def _is_check(node)->bool:
+    "A statement that only checks: `assert ...`, a call of `test_*`/`np.testing.*`, or a loop whose body only checks."
+    import ast
+    if isinstance(node, ast.Assert): return True
+    if isinstance(node, ast.For): return all(_is_check(n) for n in node.body) and not node.orelse
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        name = ast.unparse(node.value.func)
+        return name.startswith(('test_', 'np.testing.'))
+    return False
+
+def strip_checks(code:str)->str:
+    """The cell as a reader needs it: top-level checks (`test_eq`, `test_fail`, `assert`, ...) taken out, so that a cell that
+    shows a result and then tests it shows only the result on its page (the notebook keeps the tests). A line with a check
+    and other code is kept whole; code that does not parse (magics) is returned as it is."""
+    import ast
+    try: tree = ast.parse(code)
+    except SyntaxError: return code
+    lines = code.split('\n'); drop, keep = set(), set()
+    for node in tree.body:
+        rng = set(range(node.lineno - 1, node.end_lineno))
+        (drop if _is_check(node) else keep).update(rng)
+    out = [l for i, l in enumerate(lines) if i not in drop - keep]
+    return '\n'.join(out).strip('\n') if drop - keep else code
+
 def notebook_to_markdown(nb:dict, page:Path, asset_dir:Path, linker:Linker|None=None)->tuple[str, str]:
     "A processed notebook as one Markdown page (and its title); image outputs are written to `asset_dir`."
     fm = front_matter(nb)
@@ -294,6 +318,7 @@ def notebook_to_markdown(nb:dict, page:Path, asset_dir:Path, linker:Linker|None=
             opts, code = cell_directives(src)
             if opts.get('hide') or opts.get('include') is False or opts.get('export') or opts.get('exporti'): continue
             if is_test_cell(code, c.get('outputs', [])): continue              # tests stay in the notebook, off the page
+            code = strip_checks(code)
             if code.strip() and opts.get('echo') is not False:
                 parts.append(_code_block(code, c.get('metadata', {}).get('language', 'python')))
             if opts.get('output') is not False:
