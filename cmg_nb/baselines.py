@@ -18,7 +18,7 @@ from fastai.optimizer import Adam
 from .backbones import image_backbone
 from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
-from .training import fit_learner
+from .training import fit_learner, scratch_dir
 from .detector import Detector, make_scorer, scorer_from_state, normal_valid, register, as_image_tensor
 from .pipeline import caption_embeddings, cmg_stages
 
@@ -274,7 +274,7 @@ def fit(self:SHE, train:CaptionedImages, # normal training items; their `groups`
     set_seed(cfg.seed)
     dls = tensor_dls(x, y, valid=(xv, yv), bs=cfg.batch_size, seed=cfg.seed, device=get_device(cfg.device))
     learn = Learner(dls, SHEClassifier(len(self.classes_), cfg.backbone), loss_func=nn.CrossEntropyLoss(), opt_func=Adam,
-                    lr=cfg.lr, metrics=accuracy, cbs=[CropFlip()], path=tempfile.mkdtemp(prefix="cmg_she_"), model_dir=".")
+                    lr=cfg.lr, metrics=accuracy, cbs=[CropFlip()], path=scratch_dir("cmg_she_"), model_dir=".")
     best = KeepBest()
     fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best, EarlyStoppingCallback(patience=self.patience)] + list(extra_cbs or []), progress=progress)
     self.model_ = learn.model.eval()

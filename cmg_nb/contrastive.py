@@ -17,7 +17,7 @@ from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.optimizer import Adam
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
-from .training import fit_learner, gather_batch
+from .training import fit_learner, gather_batch, scratch_dir
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -199,7 +199,7 @@ def matching_learner(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
     model = MatchingModel(text_emb.shape[1], cfg.backbone, cfg.feat_dim, small_input=small_input).to(dev)
     aug = [MatchAugment(cfg.n_regions, mask_p, cfg.mask_mode, cfg.soft_scale, flip=augment)] if augment or mask_p > 0 else []
     return Learner(dls, model, loss_func=CrossModalLoss(cfg.tau, variant, symmetric), opt_func=Adam, lr=lr or cfg.lr,
-                   metrics=batch_retrieval, cbs=[PairedInput()] + aug + list(cbs or []), path=tempfile.mkdtemp(prefix="cmg_match_"), model_dir=".")
+                   metrics=batch_retrieval, cbs=[PairedInput()] + aug + list(cbs or []), path=scratch_dir("cmg_match_"), model_dir=".")
 
 # %% ../nbs/04_contrastive.ipynb #31a5faa8
 @delegates(matching_learner, but=["cbs"])

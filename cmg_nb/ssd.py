@@ -19,7 +19,7 @@ from fastai.callback.schedule import fit_one_cycle
 from fastai.optimizer import Adam
 from fastai.torch_core import get_model
 from .io import bar
-from .training import fit_learner, gather_batch, local_rows
+from .training import fit_learner, gather_batch, local_rows, scratch_dir
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -244,7 +244,7 @@ def ssd_learner(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1],
     guide = [GuidanceLoss(cfg.lam, guidance, W=W, text_emb=text_emb, x_train=x, batching=lle_batching)] if guidance != "none" else []
     return Learner(dls, model, loss_func=NTXentLoss(cfg.simclr_tau), opt_func=Adam, lr=cfg.lr,
                    cbs=[TwoViews(cfg.seed)] + guide + list(cbs or []),
-                   path=tempfile.mkdtemp(prefix="cmg_ssd_"), model_dir=".")
+                   path=scratch_dir("cmg_ssd_"), model_dir=".")
 
 # %% ../nbs/08_ssd.ipynb #a89804d5
 def train_encoder(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1], raw or CMER-masked

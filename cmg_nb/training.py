@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_training.ipynb #e8067779
 from __future__ import annotations
-import io, os, sys, contextlib
+import io, os, sys, contextlib, shutil, tempfile
 from .io import interactive
 from pathlib import Path
 import torch, torch.distributed as dist
@@ -16,7 +16,7 @@ from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cy
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 # %% auto #0
-__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'DataParallelTrainer', 'fit_learner']
+__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'DataParallelTrainer', 'scratch_dir', 'drop_scratch', 'fit_learner']
 
 # %% ../nbs/02a_training.ipynb #12be4b5a
 def init_distributed()->bool:
@@ -109,6 +109,35 @@ def _epoch_lines(learn:Learner):
         print("  ".join(f"{v:>11.5f}" if isinstance(v, float) else f"{str(v):>11}" for v in vals), flush=True)
     return log
 
+# %% ../nbs/02a_training.ipynb #5ecbb6b1
+_SCRATCH:set = set()
+
+def scratch_dir(prefix:str="cmg_", # the folder name's start, e.g. "cmg_rid_"
+               )->str:
+    "A new temporary folder for a `Learner`'s checkpoints (`Learner(path=scratch_dir(...))`); `fit_learner` removes it."
+    d = tempfile.mkdtemp(prefix=prefix); _SCRATCH.add(d)
+    return d
+
+def drop_scratch(path)->bool:
+    "Remove a folder made by `scratch_dir` (True); any other path is left alone (False)."
+    p = str(path)
+    if p not in _SCRATCH: return False
+    shutil.rmtree(p, ignore_errors=True); _SCRATCH.discard(p)
+    return True
+
+# %% ../nbs/02a_training.ipynb #852a3617
+def _fit(learn:Learner, epochs:int, lr:float, cbs, progress:bool, bars):
+    "The fit itself: silent, with fastai's bars, or with one plain line per epoch (see `fit_learner`)."
+    if not (progress and rank_distrib() == 0):
+        with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        return
+    print(f"{_title(learn)}: {epochs} epoch(s)", flush=True)
+    if bars if bars is not None else interactive(): learn.fit_one_cycle(epochs, lr, cbs=cbs); return
+    with learn.no_bar():
+        learn.logger, old = _epoch_lines(learn), learn.logger
+        try: learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        finally: learn.logger = old
+
 # %% ../nbs/02a_training.ipynb #c76f532c
 def fit_learner(learn:Learner, # a fastai Learner
                 epochs:int, # epochs of the one-cycle schedule; 0 = do nothing
@@ -119,15 +148,9 @@ def fit_learner(learn:Learner, # a fastai Learner
                )->Learner:
     "Fit `learn` with the one-cycle schedule for `epochs`, showing progress or staying silent; data-parallel under `torchrun`/`accelerate launch`."
     if epochs <= 0: return learn
-    with _data_parallel(learn):
-        if not (progress and rank_distrib() == 0):
-            with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
-            return learn
-        print(f"{_title(learn)}: {epochs} epoch(s)", flush=True)
-        if bars if bars is not None else interactive(): learn.fit_one_cycle(epochs, lr, cbs=cbs)
-        else:
-            with learn.no_bar():
-                learn.logger, old = _epoch_lines(learn), learn.logger
-                try: learn.fit_one_cycle(epochs, lr, cbs=cbs)
-                finally: learn.logger = old
+    own = learn.path
+    try:
+        with _data_parallel(learn): _fit(learn, epochs, lr, cbs, progress, bars)
+        if _distributed(): dist.barrier()                 # every process has loaded the best weights before the folder goes
+    finally: drop_scratch(own)
     return learn

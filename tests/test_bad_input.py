@@ -282,6 +282,16 @@ def test_fit_log_to_a_file_has_headings_and_one_line_per_epoch(folder, tmp_path)
     assert [l.split()[0] for l in lines[i + 2:i + 5]] == ["0", "1", "2"]
     assert len(r.stdout) < 3000
 
+def test_fits_leave_no_checkpoint_folders(folder, tmp_path, monkeypatch):
+    "Every trained stage (E1, RID, E2, SHE) removes its checkpoint folder: 1,000 fits left 1,000 folders of up to 48 MB."
+    import tempfile
+    scratch = tmp_path / "tmp"; scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    for method in ("cmg", "she"):
+        rc, out, err = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", tmp_path / f"{method}.cmg", "--method", method, *TINY)
+        assert rc == 0, err
+    assert sorted(p.name for p in scratch.iterdir() if p.name.startswith("cmg_")) == []
+
 def test_progress_bars_stay_out_of_a_log(folder):
     "A loop with progress=True writes no bar when stdout is a file (it did: one redraw per item)."
     import subprocess, sys
