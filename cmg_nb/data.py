@@ -207,11 +207,8 @@ def masks_array(self:CaptionedImages, size:int)->np.ndarray:
     "The object masks in the geometry of `to_array(size)`: (N, size, size) booleans."
     if self.masks is None: raise ValueError(f"{self.name}: this data has no object masks")
     if self.masks.shape[1:] == (size, size): return self.masks
-    def one(m):
-        pil = Image.fromarray(m.astype(np.uint8) * 255)
-        if m.shape[0] == m.shape[1]: return np.asarray(pil.resize((size, size), Image.NEAREST))
-        return np.asarray(ImageOps.pad(pil, (size, size), Image.NEAREST, color=0))
-    return np.stack([one(m) for m in self.masks]) > 127
+    pad = lambda m: np.asarray(ImageOps.pad(Image.fromarray(m.astype(np.uint8) * 255), (size, size), Image.NEAREST, color=0))
+    return np.stack([pad(m) for m in self.masks]) > 127      # same aspect ratio: ImageOps.pad is a plain resize
 
 # %% ../nbs/01_data.ipynb #8beeee91
 def to_float_tensor(arr:np.ndarray)->torch.Tensor:

@@ -16,7 +16,7 @@ needs only packages from PyPI (the `dev` extras) and no network:
 `_quarto.yml` and `nbdev_docs` are untouched and keep working for users who have Quarto.
 """
 from __future__ import annotations
-import argparse, base64, configparser, hashlib, html, json, os, re, shutil, subprocess, sys, time
+import argparse, ast, base64, configparser, hashlib, html, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,7 +277,6 @@ def is_test_cell(code:str, outputs:list)->bool:
 
 def _is_check(node)->bool:
     "A statement that only checks: `assert ...`, a call of `test_*`/`np.testing.*`, or a loop whose body only checks."
-    import ast
     if isinstance(node, ast.Assert): return True
     if isinstance(node, ast.For): return all(_is_check(n) for n in node.body) and not node.orelse
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
@@ -289,15 +288,12 @@ def strip_checks(code:str)->str:
     """The cell as a reader needs it: top-level checks (`test_eq`, `test_fail`, `assert`, ...) taken out, so that a cell that
     shows a result and then tests it shows only the result on its page (the notebook keeps the tests). A line with a check
     and other code is kept whole; code that does not parse (magics) is returned as it is."""
-    import ast
     try: tree = ast.parse(code)
     except SyntaxError: return code
-    lines = code.split('\n'); drop, keep = set(), set()
-    for node in tree.body:
-        rng = set(range(node.lineno - 1, node.end_lineno))
-        (drop if _is_check(node) else keep).update(rng)
-    out = [l for i, l in enumerate(lines) if i not in drop - keep]
-    return '\n'.join(out).strip('\n') if drop - keep else code
+    drop, keep = set(), set()
+    for node in tree.body: (drop if _is_check(node) else keep).update(range(node.lineno - 1, node.end_lineno))
+    if not (gone := drop - keep): return code
+    return '\n'.join(l for i, l in enumerate(code.split('\n')) if i not in gone).strip('\n')
 
 def notebook_to_markdown(nb:dict, page:Path, asset_dir:Path, linker:Linker|None=None)->tuple[str, str]:
     "A processed notebook as one Markdown page (and its title); image outputs are written to `asset_dir`."
