@@ -12,6 +12,7 @@ from .data import *
 from .scenes import *
 from .openclipart import *
 from .loaders import *
+from .composites import *
 from .backbones import *
 from .training import *
 from .text import *

@@ -18,7 +18,7 @@ from fastai.optimizer import Adam
 from .backbones import image_backbone
 from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
-from .training import fit_learner, scratch_dir
+from .training import fit_learner, scratch_dir, make_opt_func
 from .detector import Detector, make_scorer, scorer_from_state, normal_valid, register, as_image_tensor
 from .pipeline import caption_embeddings, cmg_stages
 
@@ -125,7 +125,7 @@ def fit(self:CMDA, train:CaptionedImages, # normal training pairs
     learn = ssd_learner(x, cfg, valid=xv, cbs=[cmda])
     learn.model = CMDAModel(learn.model, T.shape[1], cfg.feat_dim)
     best = KeepBest()
-    fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best] + list(extra_cbs or []), progress=progress)
+    fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best] + list(extra_cbs or []), progress=progress, schedule=cfg.lr_schedule)
     self.encoder_ = learn.model.encoder.eval()
     self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(extract_features(self.encoder_, x))
     self._set_offset(self.scorer_.score(extract_features(self.encoder_, xv)), cfg.target_fpr)
@@ -273,10 +273,10 @@ def fit(self:SHE, train:CaptionedImages, # normal training items; their `groups`
     train, valid, x, xv, y, yv = self._labelled(train, valid)
     set_seed(cfg.seed)
     dls = tensor_dls(x, y, valid=(xv, yv), bs=cfg.batch_size, seed=cfg.seed, device=get_device(cfg.device))
-    learn = Learner(dls, SHEClassifier(len(self.classes_), cfg.backbone), loss_func=nn.CrossEntropyLoss(), opt_func=Adam,
+    learn = Learner(dls, SHEClassifier(len(self.classes_), cfg.backbone), loss_func=nn.CrossEntropyLoss(), opt_func=make_opt_func(cfg),
                     lr=cfg.lr, metrics=accuracy, cbs=[CropFlip()], path=scratch_dir("cmg_she_"), model_dir=".")
     best = KeepBest()
-    fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best, EarlyStoppingCallback(patience=self.patience)] + list(extra_cbs or []), progress=progress)
+    fit_learner(learn, cfg.epochs, cfg.lr, cbs=[best, EarlyStoppingCallback(patience=self.patience)] + list(extra_cbs or []), progress=progress, schedule=cfg.lr_schedule)
     self.model_ = learn.model.eval()
     logits, feats = _logits_features(self.model_, x)
     pred, y = logits.argmax(1), y.numpy()

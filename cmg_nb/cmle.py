@@ -31,7 +31,7 @@ def cluster_texts(Y, # caption embeddings, one row per training image (N, d)
                   covariance_type:str="diag", # scikit-learn's covariance type: "diag", "full", "tied" or "spherical"
                   n_init:int=3, # mixture restarts; the best likelihood is kept
                  )->np.ndarray:
-    "Eq. 8: Gaussian-mixture cluster labels (int64, 0..K'-1) of caption embeddings, every cluster >= `min_size`."
+    "Algorithm 1, step 5: Gaussian-mixture cluster labels (int64, 0..K'-1) of caption embeddings, every cluster >= `min_size`."
     Y = _check_matrix(Y, min_rows=1)
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
     if min_size < 1: raise ValueError(f"min_size must be >= 1, got {min_size}")
@@ -107,7 +107,7 @@ def lle_weights(Y, # caption embeddings (N, d)
                 n_neighbors:int|None=None, # None = all other members of the cluster (Eq. 9); k = the k nearest members
                 reg:float=1e-3, # ridge on G_i relative to its trace (scikit-learn's convention)
                )->sp.csr_matrix:
-    "Eq. 9-12: sparse (N, N) LLE weights, zero diagonal, rows summing to 1, no weight across clusters."
+    "Eq. 8-12: sparse (N, N) LLE weights, zero diagonal, rows summing to 1, no weight across clusters."
     Y = _check_matrix(Y, min_rows=2)
     labels = np.zeros(len(Y), dtype=np.int64) if labels is None else np.asarray(labels)
     if labels.shape != (len(Y),): raise ValueError(f"labels must have one entry per row of Y ({len(Y)}), got shape {labels.shape}")

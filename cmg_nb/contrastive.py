@@ -17,7 +17,7 @@ from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.optimizer import Adam
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
-from .training import fit_learner, gather_batch, scratch_dir
+from .training import fit_learner, gather_batch, scratch_dir, make_opt_func
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -198,7 +198,7 @@ def matching_learner(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
     if valid is not None: dls.valid.bs = _valid_bs(len(valid[0]), dls.valid.bs)
     model = MatchingModel(text_emb.shape[1], cfg.backbone, cfg.feat_dim, small_input=small_input).to(dev)
     aug = [MatchAugment(cfg.n_regions, mask_p, cfg.mask_mode, cfg.soft_scale, flip=augment)] if augment or mask_p > 0 else []
-    return Learner(dls, model, loss_func=CrossModalLoss(cfg.tau, variant, symmetric), opt_func=Adam, lr=lr or cfg.lr,
+    return Learner(dls, model, loss_func=CrossModalLoss(cfg.tau, variant, symmetric), opt_func=make_opt_func(cfg), lr=lr or cfg.lr,
                    metrics=batch_retrieval, cbs=[PairedInput()] + aug + list(cbs or []), path=scratch_dir("cmg_match_"), model_dir=".")
 
 # %% ../nbs/04_contrastive.ipynb #31a5faa8
@@ -216,5 +216,5 @@ def train_matching_model(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1
     learn = matching_learner(x, text_emb, cfg, valid=valid, **kwargs)
     cbs = [EarlyStoppingCallback(monitor="valid_loss", patience=patience),
            QuietSaveModel(monitor="valid_loss", fname="best_matching")] if valid is not None else []
-    fit_learner(learn, cfg.match_epochs, learn.lr, cbs=cbs + list(extra_cbs or []), progress=progress)
+    fit_learner(learn, cfg.match_epochs, learn.lr, cbs=cbs + list(extra_cbs or []), progress=progress, schedule=cfg.lr_schedule)
     return learn.model.eval()

@@ -72,6 +72,11 @@ class CMGConfig:
     epochs:int = 20              # epochs of E2^I
     batch_size:int = 128
     lr:float = 1e-3
+    optimizer:str = "adam"       # "adam" (fastai's Adam, decoupled weight decay) or "sgd" (fastai's SGD, L2 weight decay as torch's); paper: SGD for Class-COCO, Adam for UCM and Wikipedia
+    momentum:float = 0.9         # SGD's momentum or Adam's beta1 (fastai's `mom`); the "one-cycle" schedule cycles it 0.95-0.85-0.95 instead (paper's Adam: 0.5)
+    beta2:float = 0.99           # Adam's beta2 (fastai's `sqr_mom`; paper: 0.9)
+    weight_decay:float = 0.01    # fastai Adam's default; paper: 1e-4 with SGD (Class-COCO), none stated with Adam
+    lr_schedule:str = "one-cycle"  # "one-cycle" (fastai's fit_one_cycle, lr peaking at `lr`) or "constant" (lr and momentum held fixed)
     simclr_tau:float = 0.5       # NT-Xent temperature
     n_score_clusters:int = 1     # clusters of normal features in the Mahalanobis scorer (SSD uses k-means)
     scorer:str|None = None       # "maha": Eq. 14; "knn": mean cosine distance to the `knn_k` nearest normal features; None: the method's own (Eq. 14; kNN for the frozen family)
@@ -141,12 +146,16 @@ def validate(self:CMGConfig)->CMGConfig:
     if self.n_regions < 2 or r * r != self.n_regions:
         raise ValueError(f"n_regions must be a square number >= 4 (4 = 2x2, 9 = 3x3), got {self.n_regions}")
     if self.image_size < 2 * r: raise ValueError(f"image_size {self.image_size} is too small for {self.n_regions} regions")
-    for name, choices in (("mask_mode", ("hard", "soft")), ("scorer", (None, "maha", "knn")), ("rid_input", ("pixels", "matching"))):
+    for name, choices in (("mask_mode", ("hard", "soft")), ("scorer", (None, "maha", "knn")), ("rid_input", ("pixels", "matching")),
+                          ("optimizer", ("adam", "sgd")), ("lr_schedule", ("one-cycle", "constant"))):
         if getattr(self, name) not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
     for name in ("tau", "simclr_tau", "lr"):
         if not getattr(self, name) > 0: raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
     for name in ("val_frac", "target_fpr"):
         if not 0 < getattr(self, name) < 1: raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+    for name in ("momentum", "beta2"):
+        if not 0 <= getattr(self, name) < 1: raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+    if self.weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
     if not 0 <= self.soft_scale < 1: raise ValueError(f"soft_scale must be in [0, 1), got {self.soft_scale}")
     if self.lle_neighbors is not None and self.lle_neighbors < 1: raise ValueError(f"lle_neighbors must be None or >= 1, got {self.lle_neighbors}")
     return self

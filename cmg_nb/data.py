@@ -19,9 +19,9 @@ from fastai.data.load import DataLoader
 from .io import bar
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'RESIZE_MODES', 'ImageReadError', 'read_image', 'natural_key', 'image_files', 'clean_caption',
-           'CaptionedImages', 'border_colour', 'resize_image', 'to_float_tensor', 'show_items', 'OneClassSplit',
-           'one_class_split', 'tensor_dls']
+__all__ = ['IMAGE_EXTS', 'RESIZE_MODES', 'ImageReadError', 'read_image_alpha', 'read_image', 'natural_key', 'image_files',
+           'clean_caption', 'CaptionedImages', 'border_colour', 'resize_image', 'to_float_tensor', 'show_items',
+           'OneClassSplit', 'one_class_split', 'tensor_dls']
 
 # %% ../nbs/01_data.ipynb #0b04fe49
 class ImageReadError(ValueError):
@@ -40,24 +40,31 @@ def _as_8bit(im:Image.Image, where:str)->Image.Image:
         raise ImageReadError(f"{where}: {im.mode} pixel values {lo:g}..{hi:g} are neither in [0, 1], 0..255 nor 16-bit")
     return Image.fromarray(np.round(a).astype(np.uint8), mode="L")
 
-# %% ../nbs/01_data.ipynb #3656a646
-def read_image(path:str|Path, # an image file PIL can decode (png, jpg, tif, bmp, gif, webp, ...)
-              )->np.ndarray:
-    "Read an image file as an upright `uint8` RGB array of shape (H, W, 3) (see the rules above)."
+# %% ../nbs/01_data.ipynb #3d15e19e
+def read_image_alpha(path:str|Path, # an image file PIL can decode (png, jpg, tif, bmp, gif, webp, ...)
+                    )->tuple[np.ndarray, np.ndarray|None]:
+    "`read_image`'s RGB array and the file's alpha channel, uint8 (H, W), decoded once; None when the file has no transparency."
     path = Path(path)
     if not path.is_file(): raise ImageReadError(f"image not found: {path}" if not path.is_dir() else f"{path} is a folder, not an image file")
     try:
         with Image.open(path) as im:
             im.load()
-            im = _as_8bit(ImageOps.exif_transpose(im), str(path))
+            im, alpha = _as_8bit(ImageOps.exif_transpose(im), str(path)), None
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
+                im = im.convert("RGBA"); alpha = np.asarray(im.getchannel("A"), dtype=np.uint8).copy()
+                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im)
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
     except ImageReadError: raise
     except Image.DecompressionBombError as e: raise ImageReadError(f"image too large {path}: {e}") from None
     except MemoryError: raise ImageReadError(f"image too large to decode in memory: {path}") from None
     except Exception as e: raise ImageReadError(f"cannot decode image {path}: {type(e).__name__}: {e}") from None
-    return arr.copy()
+    return arr.copy(), alpha
+
+# %% ../nbs/01_data.ipynb #3656a646
+def read_image(path:str|Path, # an image file PIL can decode (png, jpg, tif, bmp, gif, webp, ...)
+              )->np.ndarray:
+    "Read an image file as an upright `uint8` RGB array of shape (H, W, 3) (see the rules above)."
+    return read_image_alpha(path)[0]
 
 # %% ../nbs/01_data.ipynb #814daab6
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
@@ -88,7 +95,7 @@ class CaptionedImages:
     def __init__(self, images, # list of paths/arrays, or one uint8 array (N, H, W, 3)
                  captions, # per item: a caption or a list of captions
                  groups, # per item: the group (class) name
-                 masks=None, # optional bool (N, H, W) object masks (procedural scenes)
+                 masks=None, # optional bool (N, H, W) object masks (procedural scenes; Open Clip Art at its `cache_size`)
                  meta:pd.DataFrame|None=None, # optional per-item metadata, N rows
                  name:str="data"):
         n = len(images)
@@ -247,10 +254,10 @@ def show_items(data:CaptionedImages, idx=None, # items to show (default: the fir
     for ax in np.atleast_1d(axs).ravel(): ax.axis("off")
     for ax, i in zip(np.atleast_1d(axs).ravel(), idx):
         im = data.image(i) if size is None else resize_image(data.image(i), size)
+        m = None if not show_masks or data.masks is None else data.masks[i] if size is None else data.masks_array(size)[i]
+        if m is not None and m.shape != im.shape[:2] and m.shape[0] == m.shape[1]: im = resize_image(im, m.shape[0])   # masks of a cache size
         ax.imshow(im)
-        if show_masks and data.masks is not None:
-            m = data.masks[i] if size is None else data.masks_array(size)[i]
-            ax.contour(m, levels=[0.5], colors="white", linewidths=1)
+        if m is not None: ax.contour(m, levels=[0.5], colors="white", linewidths=1)
         cap = data.captions[i][0]
         ax.set_title(f"[{data.groups[i]}]\n{cap[:34] + ('…' if len(cap) > 34 else '')}", fontsize=8)
     fig.tight_layout()

@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
 from .io import bar
-from .data import CaptionedImages, ImageReadError, read_image, resize_image
+from .data import CaptionedImages, ImageReadError, read_image_alpha, resize_image
 from .io import atomic_savez
 
 # %% auto #0
@@ -177,38 +177,52 @@ def _save_npz(f:Path, **arrays):
     try: atomic_savez(f, **arrays)
     except OSError as e: warnings.warn(f"Open Clip Art: could not write the image cache {f} ({e}); images will be decoded again next time")
 
+# %% ../nbs/01b_openclipart.ipynb #53737c95
+def _resize_mask(mask:np.ndarray, # a bool (H, W) mask of an image
+                 size:int, # side of the square result
+                )->np.ndarray:
+    "A bool mask as (size, size) in the geometry `resize_image(im, size)` gives its image: bilinear, > 127, padding False."
+    if mask.shape == (size, size): return mask.copy()
+    pil = Image.fromarray(mask.astype(np.uint8) * 255)
+    if mask.shape[0] == mask.shape[1]: out = pil.resize((size, size), Image.BILINEAR)
+    else: out = ImageOps.pad(pil, (size, size), Image.BILINEAR, color=0)
+    return np.asarray(out) > 127
+
 # %% ../nbs/01b_openclipart.ipynb #3a902931
 def _cached_arrays(data:CaptionedImages, rels:list, size:int, cache_dir, on_error:str)->CaptionedImages:
-    "Fill `data._cache[size]` from the .npz of these files, decoding (and writing it) only when it is missing or stale."
+    "Fill `data._cache[size]` and `data.masks` from the .npz of these files, decoding (and writing it) only when it is missing or stale."
     st = [os.stat(p) for p in data.images]
-    key = hashlib.sha256(json.dumps(dict(v=2, size=size, files=[[r, s.st_size, s.st_mtime_ns] for r, s in zip(rels, st)])).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps(dict(v=3, size=size, files=[[r, s.st_size, s.st_mtime_ns] for r, s in zip(rels, st)])).encode()).hexdigest()
     f = Path(_default_cache_dir() if cache_dir is None else cache_dir)/f"openclipart-{size}px-{key[:24]}.npz"
-    arr = ok = None
+    arr = masks = ok = None
     if f.is_file():
         try:
             with np.load(f, allow_pickle=False) as z:
-                if str(z["key"]) == key: arr, ok = z["images"], z["ok"]
+                if str(z["key"]) == key: arr, masks, ok = z["images"], z["masks"], z["ok"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             warnings.warn(f"Open Clip Art: ignoring unreadable image cache {f} ({type(e).__name__}); it is rebuilt")
     if arr is None:
-        arr, ok = np.zeros((len(data), size, size, 3), np.uint8), np.ones(len(data), bool)
+        arr, masks, ok = np.zeros((len(data), size, size, 3), np.uint8), np.zeros((len(data), size, size), bool), np.ones(len(data), bool)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # only when max_pixels was raised past PIL's guard
             for i in bar(range(len(data)), leave=False):
-                try: arr[i] = resize_image(read_image(data.images[i]), size)
+                try:
+                    rgb, alpha = read_image_alpha(data.images[i])          # one decoding for both
+                    arr[i] = resize_image(rgb, size)
+                    masks[i] = _resize_mask(np.ones(rgb.shape[:2], bool) if alpha is None else alpha > 127, size)   # no alpha: all of it
                 except (ImageReadError, Image.DecompressionBombError, MemoryError) as e:
                     if on_error == "raise":
                         raise ImageReadError(f"Open Clip Art: {e}" if isinstance(e, ImageReadError) else
                                              f"Open Clip Art: cannot decode image {data.images[i]}: {type(e).__name__} {e}") from None
                     ok[i] = False
-        if not ok.all(): arr = arr[ok]
-        _save_npz(f, key=np.array(key), images=arr, ok=ok)
+        if not ok.all(): arr, masks = arr[ok], masks[ok]
+        _save_npz(f, key=np.array(key), images=arr, masks=masks, ok=ok)
     if not ok.all():
         bad = [data.images[i] for i in np.flatnonzero(~ok)]
         if on_error == "raise": raise ImageReadError(f"Open Clip Art: cannot decode image {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
         warnings.warn(f"Open Clip Art: skipped {len(bad)} image(s) that cannot be decoded: {_names(bad)}")
         data = data.subset(np.flatnonzero(ok))
-    data._cache[size] = arr
+    data._cache[size], data.masks = arr, masks
     return data
 
 # %% ../nbs/01b_openclipart.ipynb #9755d4c1
@@ -220,10 +234,10 @@ def load_openclipart(root:str|Path=OPENCLIPART_ROOT, # the folder with png/ and 
                      seed:int=0, # seed of that sample
                      max_pixels:int=20_000_000, # images whose header says width*height is larger are skipped, never decoded
                      on_error:str="skip", # "skip" files without SVG or with a broken image (one warning), or "raise"
-                     cache_size:int|None=None, # decode and resize every image to this side once, kept in an .npz
+                     cache_size:int|None=None, # decode and resize every image (and its alpha, as `masks`) to this side once, kept in an .npz
                      cache_dir=None, # folder of that .npz (None: CMG_CACHE_DIR/openclipart if set, else ~/.cache/cmg_nb/openclipart)
                     )->CaptionedImages:
-    "Debian's Open Clip Art as captioned images: each PNG with its SVG's title, keywords and description; group = category."
+    "Debian's Open Clip Art as captioned images: each PNG with its SVG's title, keywords and description; group = category; masks = alpha."
     root = Path(root)
     if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if max_per_group is not None and max_per_group < 1: raise ValueError(f"max_per_group must be >= 1 or None, got {max_per_group}")

@@ -112,7 +112,7 @@ def _cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
 # %% ../nbs/10_pipeline.ipynb #9c9de621
 @patch
 def _cmle_stage(self:CMG, st:Stages, T)->sp.csr_matrix:
-    "CMLE: GMM clusters of the caption embeddings (Eq. 8) and the LLE weights inside each (Eq. 9-12)."
+    "CMLE: GMM clusters of the caption embeddings (Algorithm 1, step 5) and the LLE weights inside each (Eq. 8-12)."
     cfg = self.config
     def _cmle():
         lab = cluster_texts(T.numpy(), k=cfg.n_text_clusters, seed=cfg.seed)

@@ -15,7 +15,7 @@ from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cy
 from fastai.callback.progress import ProgressCallback
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam
-from .training import fit_learner, scratch_dir
+from .training import fit_learner, scratch_dir, make_opt_func
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone
 from .data import tensor_dls
@@ -168,11 +168,11 @@ def train_rid(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
     else: inputs, vin, model = x, valid, rid
     set_seed(cfg.seed)
     dls = tensor_dls(inputs, labels, valid=vin, bs=cfg.batch_size, seed=cfg.seed, device=dev)
-    learn = Learner(dls, model, loss_func=rid_loss, opt_func=Adam, lr=cfg.lr, metrics=accuracy,
+    learn = Learner(dls, model, loss_func=rid_loss, opt_func=make_opt_func(cfg), lr=cfg.lr, metrics=accuracy,
                     path=scratch_dir("cmg_rid_"), model_dir=".")
     cbs = [EarlyStoppingCallback(monitor="valid_loss", patience=patience),
            QuietSaveModel(monitor="valid_loss", fname="best_rid")] if valid is not None else []
-    fit_learner(learn, cfg.rid_epochs, cfg.lr, cbs=cbs + list(extra_cbs or []), progress=progress)
+    fit_learner(learn, cfg.rid_epochs, cfg.lr, cbs=cbs + list(extra_cbs or []), progress=progress, schedule=cfg.lr_schedule)
     return rid.eval()
 
 # %% ../nbs/06_rid.ipynb #06f14127

@@ -19,7 +19,7 @@ from fastai.callback.schedule import fit_one_cycle
 from fastai.optimizer import Adam
 from fastai.torch_core import get_model
 from .io import bar
-from .training import fit_learner, gather_batch, local_rows, scratch_dir
+from .training import fit_learner, gather_batch, local_rows, scratch_dir, make_opt_func
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone, projection_head
 from .data import tensor_dls
@@ -242,7 +242,7 @@ def ssd_learner(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1],
     model = AnomalyEncoder(cfg.backbone, cfg.feat_dim, small_input=small_input,
                            text_dim=text_emb.shape[1] if guidance == "mse" else None)
     guide = [GuidanceLoss(cfg.lam, guidance, W=W, text_emb=text_emb, x_train=x, batching=lle_batching)] if guidance != "none" else []
-    return Learner(dls, model, loss_func=NTXentLoss(cfg.simclr_tau), opt_func=Adam, lr=cfg.lr,
+    return Learner(dls, model, loss_func=NTXentLoss(cfg.simclr_tau), opt_func=make_opt_func(cfg), lr=cfg.lr,
                    cbs=[TwoViews(cfg.seed)] + guide + list(cbs or []),
                    path=scratch_dir("cmg_ssd_"), model_dir=".")
 
@@ -264,7 +264,7 @@ def train_encoder(x:torch.Tensor, # normal training images (N, 3, H, W) in [0, 1
     learn = ssd_learner(x, cfg, W=W, valid=valid, text_emb=text_emb, guidance=guidance, small_input=small_input, lle_batching=lle_batching)
     cbs = [KeepBest()] if valid is not None else []
     if valid is not None and patience: cbs.append(EarlyStoppingCallback(patience=patience))
-    fit_learner(learn, cfg.epochs, cfg.lr, cbs=cbs + list(extra_cbs or []), progress=progress)
+    fit_learner(learn, cfg.epochs, cfg.lr, cbs=cbs + list(extra_cbs or []), progress=progress, schedule=cfg.lr_schedule)
     model = learn.model.eval()
     rec = np.array(learn.recorder.values) if learn.recorder.values else np.zeros((0, 2))
     guide = next((c for c in learn.cbs if isinstance(c, GuidanceLoss)), None)

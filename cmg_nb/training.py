@@ -10,13 +10,16 @@ from pathlib import Path
 import torch, torch.distributed as dist
 import warnings
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
+from functools import partial
 from fastai.learner import Learner
+from fastai.optimizer import Adam, SGD
 from fastai.torch_core import rank_distrib, num_distrib, get_model
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 # %% auto #0
-__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'DataParallelTrainer', 'scratch_dir', 'drop_scratch', 'fit_learner']
+__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'DataParallelTrainer', 'scratch_dir', 'drop_scratch',
+           'make_opt_func', 'fit_learner']
 
 # %% ../nbs/02a_training.ipynb #12be4b5a
 def init_distributed()->bool:
@@ -125,32 +128,45 @@ def drop_scratch(path)->bool:
     shutil.rmtree(p, ignore_errors=True); _SCRATCH.discard(p)
     return True
 
+# %% ../nbs/02a_training.ipynb #8905cf9f
+def make_opt_func(cfg, # a `CMGConfig`: `optimizer`, `momentum`, `beta2`, `weight_decay`
+                 ):
+    "The fastai optimiser `cfg` names, as an `opt_func` for `Learner`: SGD (L2 weight decay) or Adam (decoupled)."
+    if cfg.optimizer == "sgd": return partial(SGD, mom=cfg.momentum, wd=cfg.weight_decay, decouple_wd=False)
+    if cfg.optimizer == "adam": return partial(Adam, mom=cfg.momentum, sqr_mom=cfg.beta2, wd=cfg.weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
+
 # %% ../nbs/02a_training.ipynb #852a3617
-def _fit(learn:Learner, epochs:int, lr:float, cbs, progress:bool, bars):
+def _fit(learn:Learner, epochs:int, lr:float, cbs, progress:bool, bars, schedule:str="one-cycle"):
     "The fit itself: silent, with fastai's bars, or with one plain line per epoch (see `fit_learner`)."
+    def go():
+        if schedule == "constant": learn.fit(epochs, lr, cbs=cbs)
+        else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     if not (progress and rank_distrib() == 0):
-        with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): go()
         return
     print(f"{_title(learn)}: {epochs} epoch(s)", flush=True)
-    if bars if bars is not None else interactive(): learn.fit_one_cycle(epochs, lr, cbs=cbs); return
+    if bars if bars is not None else interactive(): go(); return
     with learn.no_bar():
         learn.logger, old = _epoch_lines(learn), learn.logger
-        try: learn.fit_one_cycle(epochs, lr, cbs=cbs)
+        try: go()
         finally: learn.logger = old
 
 # %% ../nbs/02a_training.ipynb #c76f532c
 def fit_learner(learn:Learner, # a fastai Learner
-                epochs:int, # epochs of the one-cycle schedule; 0 = do nothing
-                lr:float, # maximum learning rate
+                epochs:int, # epochs of the fit; 0 = do nothing
+                lr:float, # maximum learning rate (one-cycle) or the learning rate (constant)
                 cbs:list|None=None, # callbacks for this fit only (the stage's own plus the caller's extra ones)
                 progress:bool=True, # a heading and the epoch table; False = silent (always silent on ranks > 0)
                 bars:bool|None=None, # fastai's live progress bars; None = only in a notebook or a terminal (logs get one line per epoch)
+                schedule:str="one-cycle", # "one-cycle" (fastai's `fit_one_cycle`) or "constant" (`fit`: lr and the optimiser's momentum held fixed); `CMGConfig.lr_schedule`
                )->Learner:
-    "Fit `learn` with the one-cycle schedule for `epochs`, showing progress or staying silent; data-parallel under `torchrun`/`accelerate launch`."
+    "Fit `learn` for `epochs` on `schedule`, showing progress or staying silent; data-parallel under `torchrun`/`accelerate launch`."
+    if schedule not in ("one-cycle", "constant"): raise ValueError(f"schedule must be 'one-cycle' or 'constant', got {schedule!r}")
     if epochs <= 0: return learn
     own = learn.path
     try:
-        with _data_parallel(learn): _fit(learn, epochs, lr, cbs, progress, bars)
+        with _data_parallel(learn): _fit(learn, epochs, lr, cbs, progress, bars, schedule)
         if _distributed(): dist.barrier()                 # every process has loaded the best weights before the folder goes
     finally: drop_scratch(own)
     return learn

@@ -15,6 +15,7 @@ FAST = dict(epochs=3, match_epochs=2, rid_epochs=1)
 SMALL = CMGConfig(text_encoder="tfidf")
 
 from conftest import run_cmg as cmg
+from test_pipeline import check_against_scores   # AUROC/AUPR recomputed from the saved scores
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 120)
@@ -82,10 +83,11 @@ def test_cli_fit_score_evaluate_frozen(folder, tmp_path):
     np.testing.assert_allclose([x["anomaly_score"] for x in js["results"]], det.anomaly_score(ims), rtol=1e-6)
     assert [x["verdict"] for x in js["results"]] == ["anomaly" if p == -1 else "normal" for p in det.predict(ims)]
     r = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "cmg-frozen,pretrained-knn",
-            "--seeds", "1", "--text-encoder", "tfidf", "--json", tmp_path / "res.json", "-q")
+            "--seeds", "1", "--text-encoder", "tfidf", "--json", tmp_path / "res.json", "--scores-out", tmp_path / "scores.csv", "-q")
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "res.json").read_text())
     assert list(res) == ["cmg-frozen", "pretrained-knn"] and res["cmg-frozen"]["seeds"] == [0]
+    check_against_scores(res, tmp_path / "scores.csv")          # AUROC and AUPR recomputed with sklearn from the saved scores
 
 def test_cli_fit_refuses_checkpoint_for_frozen(folder, tmp_path):
     r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--checkpoint", tmp_path / "ck")

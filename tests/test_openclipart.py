@@ -1,6 +1,7 @@
 """Open Clip Art loader on its fixture (`tests/fixtures/openclipart/`, written by `make_openclipart.py`) and, where
 Debian's packages are installed, on the real files: groups, exact captions, skipped files named in one warning,
-one-line errors naming the problem, the on-disk cache of decoded images (cached == freshly decoded), subsets."""
+one-line errors naming the problem, the on-disk cache of decoded images (cached == freshly decoded), subsets, and the
+object masks the cache keeps from the PNGs' alpha channel (the image's geometry exactly, checked independently)."""
 import os, struct, warnings, zlib
 from pathlib import Path
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import cmg_nb.openclipart as ocm
 from cmg_nb.openclipart import (load_openclipart, svg_text, openclipart_captions, OPENCLIPART_ROOT,
                                 OPENCLIPART_BACKGROUND)
-from cmg_nb.data import read_image, resize_image, ImageReadError
+from cmg_nb.data import read_image, read_image_alpha, resize_image, ImageReadError
 from conftest import FIXTURES
 
 OC = FIXTURES / "openclipart"
@@ -123,8 +124,8 @@ def test_decompression_bombs_are_never_decoded(fixture_copy, monkeypatch, tmp_pa
     add_file(root, "signs_and_symbols/bomb_01", png_header(30000, 30000))     # 900 MP: PIL refuses even to open it
     add_file(root, "signs_and_symbols/large_01", png_header(12000, 8000))     # 96 MP: PIL warns; above max_pixels
     decoded = []
-    def spy(p): decoded.append(Path(p).name); return read_image(p)
-    monkeypatch.setattr(ocm, "read_image", spy)
+    def spy(p): decoded.append(Path(p).name); return read_image_alpha(p)
+    monkeypatch.setattr(ocm, "read_image_alpha", spy)
     d, msgs = oc_warnings(lambda: load_openclipart(root, cache_size=8, cache_dir=tmp_path))
     assert len(d) == 8 and not {"bomb_01.png", "large_01.png"} & set(decoded) and len(decoded) == 8
     big = [m for m in msgs if "max_pixels" in m]
@@ -184,9 +185,10 @@ def test_cache_second_load_reads_the_npz(tmp_path, monkeypatch):
     files = sorted(tmp_path.iterdir())
     assert len(files) == 1 and files[0].suffix == ".npz"                        # no temporary file left behind
     def boom(p): raise AssertionError(f"decoded {p} although it is cached")
-    monkeypatch.setattr(ocm, "read_image", boom)
+    monkeypatch.setattr(ocm, "read_image_alpha", boom)
     d2 = load(cache_size=16, cache_dir=tmp_path)
     assert np.array_equal(d2._cache[16], d1._cache[16]) and d2.captions == d1.captions
+    assert np.array_equal(d2.masks, d1.masks) and d2.masks.shape == (7, 16, 16)
     with pytest.raises(AssertionError, match="decoded"): load(cache_size=12, cache_dir=tmp_path)   # another size: decoded
 
 def test_cache_key_follows_the_files(fixture_copy, tmp_path):
@@ -204,7 +206,7 @@ def test_unreadable_cache_is_rebuilt(tmp_path):
     (f,) = tmp_path.glob("*.npz"); f.write_bytes(b"garbage")
     d, msgs = oc_warnings(lambda: load_openclipart(OC, max_pixels=SMALL, cache_size=8, cache_dir=tmp_path))
     assert any("ignoring unreadable image cache" in m for m in msgs) and np.array_equal(d._cache[8], fresh(d, 8))
-    with np.load(f) as z: assert z["images"].shape == (7, 8, 8, 3)             # rewritten
+    with np.load(f) as z: assert z["images"].shape == (7, 8, 8, 3) and z["masks"].shape == (7, 8, 8)   # rewritten
 
 def test_default_cache_dir_respects_cmg_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CMG_CACHE_DIR", str(tmp_path))
@@ -220,6 +222,38 @@ def test_subset_and_add_keep_the_cache_consistent(tmp_path):
     both = s + food
     assert np.array_equal(both._cache[16], fresh(both, 16)) and both.groups.tolist() == ["science", "animals", "animals", "food", "food"]
     assert 16 not in (s + load())._cache                                       # one side without that size: not cached
+
+# ---- object masks: the alpha channel, in the cached image's geometry
+def bbox(m):
+    r, c = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+    return np.array([r[0], r[-1], c[0], c[-1]])
+
+def test_masks_are_the_alpha_in_the_image_geometry(tmp_path):
+    from PIL import Image
+    d = load(cache_size=24, cache_dir=tmp_path)
+    assert d.masks.dtype == bool and d.masks.shape == (7, 24, 24) and d.masks_array(24) is d.masks
+    alpha = np.asarray(Image.open(OC / "png/animals/birds/bird_of_peace_01.png").getchannel("A")) > 127   # 10x12
+    assert alpha.shape == (10, 12) and alpha[2:8, 3:9].all() and alpha.sum() == 36
+    expect = np.zeros((24, 24), bool)
+    expect[2:22] = alpha.repeat(2, 0).repeat(2, 1)                              # x2 -> 20x24, 2 rows of padding each side
+    assert np.array_equal(d.masks[0], expect)
+    for size in (24, 16, 7):                                                     # also scales that are not whole numbers
+        d = load(cache_size=size, cache_dir=tmp_path)
+        fg = (d._cache[size][0] != 255).any(-1)                                 # where the cached bird is not white
+        assert np.abs(bbox(d.masks[0]) - bbox(fg)).max() <= 1, size
+        assert not (d.masks[0] & ~fg).any(), size                               # the mask never covers background
+        h = round(10 * size / 12); top = round((size - h) / 2)                   # PIL's pad: centred, rounded half to even
+        pic = np.zeros((size, size), bool); pic[top:top + h] = True
+        assert all(np.array_equal(m, pic) for m in d.masks[1:]), size           # no alpha: the picture, not the padding
+
+def test_masks_follow_subsets_and_failures(fixture_copy, tmp_path):
+    d = load(cache_size=16, cache_dir=tmp_path)
+    s = d.subset([5, 0])
+    assert np.array_equal(s.masks, d.masks[[5, 0]])
+    root = fixture_copy("openclipart")
+    add_file(root, "animals/aa_truncated_01", png_header(8, 8))                # sorts first; cannot be decoded
+    d2, _ = oc_warnings(lambda: load_openclipart(root, max_pixels=SMALL, cache_size=16, cache_dir=tmp_path / "c2"))
+    assert len(d2) == 7 and np.array_equal(d2.masks, d.masks)                   # the failed item's mask is dropped with it
 
 # ---- the installed packages
 @pytest.mark.skipif(not Path(OPENCLIPART_ROOT, "png").is_dir(),

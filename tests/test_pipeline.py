@@ -16,6 +16,29 @@ FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--matc
 
 from conftest import run_cmg as cmg
 
+def metrics_from_scores(csv_path)->dict:
+    "Reference for the CLI's results: AUROC and AUPR per method and seed recomputed with scikit-learn from the saved scores, then mean and 95% t-interval over seeds."
+    import pandas as pd, scipy.stats
+    from sklearn.metrics import roc_auc_score, average_precision_score
+    df, out = pd.read_csv(csv_path), {}
+    for m, g in df.groupby("method", sort=False):
+        per = [(roc_auc_score(s.is_anomaly, s.anomaly_score), average_precision_score(s.is_anomaly, s.anomaly_score))
+               for _, s in g.groupby("seed")]
+        a, p = np.array(per).T
+        ci = scipy.stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else None
+        out[m] = dict(auroc_mean=a.mean(), aupr_mean=p.mean(), auroc_ci95=ci, seeds=sorted(g.seed.unique().tolist()))
+    return out
+
+def check_against_scores(res:dict, csv_path):
+    "Every method's AUROC/AUPR mean (and CI) in the CLI's JSON equals the recomputation from its saved scores."
+    ref = metrics_from_scores(csv_path)
+    assert list(ref) == list(res), (list(ref), list(res))
+    for m, r in ref.items():
+        assert res[m]["seeds"] == r["seeds"], m
+        assert res[m]["auroc_mean"] == pytest.approx(r["auroc_mean"], abs=1e-6), m
+        assert res[m]["aupr_mean"] == pytest.approx(r["aupr_mean"], abs=1e-6), m
+        if r["auroc_ci95"] is not None: assert res[m]["auroc_ci95"] == pytest.approx(r["auroc_ci95"], abs=1e-6), m
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 160)
 
@@ -75,12 +98,11 @@ def test_cli_fit_score_evaluate(folder, model, tmp_path):
     np.testing.assert_allclose([x["anomaly_score"] for x in js["results"]], [float(l.split(",")[1]) for l in lines], rtol=1e-5)
     assert [x["path"] for x in js["results"]] == [l.split(",")[0] for l in lines] == list(map(str, ims))
     r = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "ssd,cmg", "--seeds", "2",
-            "--json", tmp_path / "res.json", *FLAGS)
+            "--json", tmp_path / "res.json", "--scores-out", tmp_path / "scores.csv", *FLAGS)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "res.json").read_text())
     assert set(res) == {"ssd", "cmg"} and res["cmg"]["seeds"] == [0, 1]
-    for m in res.values():
-        assert 0 <= m["auroc_mean"] <= 1 and 0 <= m["aupr_mean"] <= 1 and m["auroc_ci95"] >= 0
+    check_against_scores(res, tmp_path / "scores.csv")          # AUROC, AUPR and the interval recomputed with sklearn/scipy
 
 @pytest.mark.parametrize("case", ["unknown_group", "missing_folder", "bad_model", "bad_image", "model_is_dir"])
 def test_cli_bad_input(folder, model, tmp_path, case):
