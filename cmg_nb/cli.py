@@ -160,7 +160,7 @@ def _check_fit_args(args):
     _methods(args.method)
     if args.method not in METHODS:
         if args.checkpoint: raise CMGError(f"--checkpoint is for the from-scratch methods ({', '.join(METHODS)}), not {args.method}")
-        shared = ("text_encoder", "n_text_clusters", "device", "seed", "scorer")   # what a registered detector may read from CMGConfig
+        shared = ("text_encoder", "n_text_clusters", "device", "seed", "scorer", "n_regions", "cmer_candidates")   # what a registered detector may read from CMGConfig
         unused = [k for k in _FLAGS if getattr(args, k, None) is not None and k not in shared]
         if unused and (args.method.endswith("-frozen") or args.method in ("pretrained-knn", "pretrained-maha")):
             raise CMGError(f"--{unused[0].replace('_', '-')} is a setting of the from-scratch methods; {args.method} does not use it (see FrozenConfig)")

@@ -62,6 +62,7 @@ class CMGConfig:
     match_epochs:int = 10        # epochs of the matching model E1 (Eq. 1)
     rid_epochs:int = 10          # epochs of the Redundant Information Detector (Eq. 3)
     rid_input:str = "pixels"     # what the RID's MLP reads: "pixels" (each masked copy pooled to 16x16) or "matching" (frozen E1 features)
+    cmer_candidates:str|None = None  # CMER's candidate views: "masks" (the paper's M one-region masks) or "windows" (also the whole image and windows to keep; frozen family only); None: the method's own
     # global guidance, CMLE (Eq. 8-13)
     cmle:bool = True             # add L_global with LLE weights computed on caption clusters
     n_text_clusters:int = 5      # K of the Gaussian mixture over caption embeddings (paper: 5)
@@ -146,7 +147,7 @@ def validate(self:CMGConfig)->CMGConfig:
     if self.n_regions < 2 or r * r != self.n_regions:
         raise ValueError(f"n_regions must be a square number >= 4 (4 = 2x2, 9 = 3x3), got {self.n_regions}")
     if self.image_size < 2 * r: raise ValueError(f"image_size {self.image_size} is too small for {self.n_regions} regions")
-    for name, choices in (("mask_mode", ("hard", "soft")), ("scorer", (None, "maha", "knn")), ("rid_input", ("pixels", "matching")),
+    for name, choices in (("mask_mode", ("hard", "soft")), ("scorer", (None, "maha", "knn")), ("rid_input", ("pixels", "matching")), ("cmer_candidates", (None, "masks", "windows")),
                           ("optimizer", ("adam", "sgd")), ("lr_schedule", ("one-cycle", "constant"))):
         if getattr(self, name) not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
     for name in ("tau", "simclr_tau", "lr"):

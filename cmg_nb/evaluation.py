@@ -16,11 +16,13 @@ from .pipeline import CMG, as_image_tensor
 from .scoring import evaluate, summarize_runs
 from .detector import REGISTRY, register, registered, Detector, read_model_file, DETECTOR_FORMAT
 from .io import atomic_write_text, atomic_savefig
+from .masking import chosen_views
 
 # %% auto #0
-__all__ = ['METHOD_MODULES', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'available_methods', 'make_detector',
-           'load_detector', 'threshold_metrics', 'run_methods', 'results_json', 'results_table', 'plot_roc',
-           'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo', 'margin_line']
+__all__ = ['METHOD_MODULES', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'FIGURE_CAPTIONS', 'available_methods',
+           'make_detector', 'load_detector', 'threshold_metrics', 'run_methods', 'results_json', 'results_table',
+           'plot_roc', 'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo',
+           'margin_line', 'verdict']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
 METHOD_MODULES = ("cmg_nb.baselines", "cmg_nb.pretrained", "cmg_nb.zeroshot", "cmg_nb.frozen")   # they register their detectors
@@ -131,22 +133,25 @@ def plot_score_hist(scores:dict, labels):
     for ax, (m, s) in zip(axs[0], scores.items()):
         bins = np.histogram_bin_edges(s, 30)
         ax.hist(s[labels == 0], bins, alpha=.6, density=True, label="normal"); ax.hist(s[labels == 1], bins, alpha=.6, density=True, label="anomaly")
-        ax.set_title(m, fontsize=9); ax.set_xlabel("anomaly score (Eq. 14)")
+        ax.set_title(m, fontsize=9); ax.set_xlabel("anomaly score (higher = more anomalous)")
     axs[0][0].legend(fontsize=8); fig.tight_layout(); return fig
 
 # %% ../nbs/11_evaluation.ipynb #7f404057
 def plot_masked_examples(det:CMG, images:CaptionedImages, n:int=8):
-    "Test images and the same images as the RID masks them (Algorithm 2)."
+    "Test images and the same images as the RID shows them to the encoder (Algorithm 2): masked, whole, or a window kept."
     import matplotlib.pyplot as plt
     x = as_image_tensor(images.subset(np.arange(min(n, len(images)))), det.config.image_size)
-    xm = det._masked(x) if hasattr(det, "_masked") else det._mask(x)     # the detector's own Algorithm 2 masking
+    if hasattr(det, "choices"):                                          # the frozen family: the RID's chosen view of each image
+        c = det.config
+        xm = chosen_views(x, det.choices(images.subset(np.arange(len(x)))), det.candidates(), c.mask_mode, c.soft_scale)
+    else: xm = det._mask(x)                                              # the from-scratch CMG's Algorithm 2 masking
     fig, axs = plt.subplots(2, len(x), figsize=(1.5 * len(x), 3.3), squeeze=False)
     for j in range(len(x)):
         axs[0][j].imshow(x[j].permute(1, 2, 0).numpy()); axs[1][j].imshow(xm[j].permute(1, 2, 0).numpy())
         axs[0][j].set_title(images.groups[j], fontsize=8)
         for i in range(2): axs[i][j].axis("off")
     axs[0][0].text(-0.1, .5, "test image", transform=axs[0][0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
-    axs[1][0].text(-0.1, .5, "RID-masked", transform=axs[1][0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
+    axs[1][0].text(-0.1, .5, "RID's view", transform=axs[1][0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
     fig.tight_layout(); return fig
 
 # %% ../nbs/11_evaluation.ipynb #1ea6eb42
@@ -178,7 +183,7 @@ def default_demo_methods()->tuple:
 # %% ../nbs/11_evaluation.ipynb #081da670
 def _comparison(res:dict)->tuple|None:
     "(CMG's name, the name it is compared with) in the demo: cmg-frozen vs the stronger caption-free baseline, or cmg vs ssd."
-    free = [m for m in ("pretrained-knn", "pretrained-maha") if m in res]
+    free = [m for m in ("pretrained-knn", "pretrained-maha", "ssd-frozen") if m in res]   # every caption-free method on the same features
     if "cmg-frozen" in res and free: return "cmg-frozen", max(free, key=lambda m: res[m]["auroc_mean"])
     if "cmg" in res and "ssd" in res: return "cmg", "ssd"
     return None
@@ -220,14 +225,19 @@ def demo(out:str|Path="cmg-demo", # report folder
         a, b = pair
         d = np.asarray(res[a]["auroc"]) - np.asarray(res[b]["auroc"])
         paired = summarize_runs(pd.DataFrame(dict(margin=d, seed=res[a]["seeds"])), metrics=("margin",))
-        summary["cmg_minus_ssd" if pair == ("cmg", "ssd") else "cmg_frozen_minus_caption_free"] = dict(
+        mk = "cmg_minus_ssd" if pair == ("cmg", "ssd") else "cmg_frozen_minus_caption_free"
+        summary[mk] = dict(
             method=a, baseline=b, auroc_margin=float(d.mean()), per_seed=d.tolist(), paired_ci95=float(paired["margin_ci95"].iloc[0]),
             seed_spread_ssd=float(np.std(res[b]["auroc"], ddof=1)) if len(d) > 1 else float("nan"),
             seed_spread_cmg=float(np.std(res[a]["auroc"], ddof=1)) if len(d) > 1 else float("nan"))
+        summary["verdict"] = verdict(summary[mk])
+    if cm and hasattr(models[(cm, s0)], "localisation") and split.test.masks is not None:   # object masks: measured, never read by the method
+        summary["localisation"] = dict(method=cm, seed=s0, table=models[(cm, s0)].localisation(split.test).round(4).to_dict(orient="index"))
     _write_report(out, table, summary)
     print("\n" + table)
     for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free"):
         if k in summary: print("\n" + margin_line(summary[k]))
+    if "verdict" in summary: print("\n" + summary["verdict"])
     print(f"report: {out/'report.html'}, {out/'results.json'}\ndone in {summary['seconds']:.0f}s")
     return summary
 
@@ -238,18 +248,41 @@ def margin_line(c:dict)->str:
     return (f"{a} - {b} AUROC: {100*c['auroc_margin']:+.1f} points (per seed {[round(100*v, 1) for v in c['per_seed']]}, "
             f"paired 95% CI ±{100*c['paired_ci95']:.1f}); seed-to-seed std: {b} {100*c['seed_spread_ssd']:.1f}, {a} {100*c['seed_spread_cmg']:.1f}")
 
+# %% ../nbs/11_evaluation.ipynb #41339f26
+def verdict(c:dict, # a margin of `demo`'s summary: method, baseline, auroc_margin, paired_ci95, per_seed
+           )->str:
+    "One plain sentence: did CMG beat the caption-free detector it is compared with, by how much, and did the paper's claim hold here."
+    a, b, d, ci, n = c.get("method", "cmg"), c.get("baseline", "ssd"), 100 * c["auroc_margin"], 100 * c["paired_ci95"], len(c.get("per_seed", []))
+    if not np.isfinite(ci): return f"{a} {'beat' if d > 0 else 'did not beat'} {b} ({d:+.1f} AUROC points, one seed: no interval, so no claim either way)."
+    head = f"{a} {'beat' if d > 0 else 'did not beat'} the caption-free {b} by {d:+.1f} AUROC points (paired 95% interval ±{ci:.1f} over {n} seeds)"
+    if d - ci > 0: return head + ": captions helped here, as the paper claims."
+    if d + ci < 0: return head + ": captions made detection worse here; the paper's claim did not hold."
+    return head + ": the two are level within the interval; no evidence here that captions help."
+
+# %% ../nbs/11_evaluation.ipynb #adfb47bb
+FIGURE_CAPTIONS = {
+    "roc.png": "ROC curves of every method (seed 0) on the test images: the higher and further left, the better; the diagonal is chance.",
+    "score_hist.png": "Anomaly scores of normal (blue) and anomalous (orange) test images per method (seed 0): the less the two overlap, the better.",
+    "rid_masked_examples.png": "Test images (top) and the view the RID chose for each (bottom), with no caption: a good view keeps the object and cuts the clutter.",
+    "tsne.png": "t-SNE of test features (seed 0), one colour per group: CMG should gather each normal group more tightly than the caption-free features.",
+}
+
 # %% ../nbs/11_evaluation.ipynb #c20e2622
 def _write_report(out:Path, table:str, summary:dict):
     atomic_write_text(out / "results.json", json.dumps(summary["results"], indent=2))
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))   # settings, split, time, margins
-    imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in summary["figures"])
+    imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{html.escape(FIGURE_CAPTIONS.get(f, f))}</figcaption></figure>' for f in summary["figures"])
+    loc = summary.get("localisation")
+    loc_html = "" if not loc else (f"<h2>Does the RID's view keep the object? ({html.escape(loc['method'])}, seed {loc['seed']}, test images)</h2>"
+                                   f"<pre>{html.escape(pd.DataFrame(loc['table']).T.to_string())}</pre>")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>cmg demo</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%}} pre{{background:#f4f4f4;padding:1em}}</style></head>
 <body><h1>cmg demo: CMG, its ablations and the baselines on procedural scenes</h1>
+{f"<p><b>{html.escape(summary['verdict'])}</b></p>" if "verdict" in summary else ""}
 <p>Normal groups: {html.escape(', '.join(summary['normal_groups']))}; train {summary['split']['train']}, validation {summary['split']['valid']},
 test {summary['split']['test']} ({summary['split']['anomalies']} anomalies). Model selection and thresholds use normal validation data only.
 Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
 {"".join(f"<p>{html.escape(margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
-{imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
+{loc_html}{imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
     atomic_write_text(out / "report.html", page)

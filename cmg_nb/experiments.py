@@ -99,15 +99,15 @@ def preset_split(data_dir:str|Path|None, # the data set's folder, in the preset'
 
 # %% ../nbs/14_experiments.ipynb #255cdd0a
 PRESET_PROFILES = {   # per preset: the paper's settings (Sec. IV-B) and a CPU-sized profile
-    "class-coco": dict(paper=dict(config=dict(backbone="resnet50", n_regions=4, n_text_clusters=5, batch_size=128, epochs=200, lr=0.01,
+    "class-coco": dict(paper=dict(config=dict(cmer_candidates="masks", backbone="resnet50", n_regions=4, n_text_clusters=5, batch_size=128, epochs=200, lr=0.01,
                                               optimizer="sgd", weight_decay=1e-4, momentum=0.9, lr_schedule="constant"),
                                   unprinted=["image_size", "momentum", "lr_schedule"]),
                        cpu=dict(config=dict(backbone="resnet18", n_regions=4, n_text_clusters=5, batch_size=128, epochs=20, lr=1e-3))),
-    "ucm": dict(paper=dict(config=dict(backbone="resnet50", n_regions=4, n_text_clusters=5, batch_size=128, epochs=200, lr=1e-4,
+    "ucm": dict(paper=dict(config=dict(cmer_candidates="masks", backbone="resnet50", n_regions=4, n_text_clusters=5, batch_size=128, epochs=200, lr=1e-4,
                                        optimizer="adam", momentum=0.5, beta2=0.9, weight_decay=0., lr_schedule="constant"),
                            unprinted=["image_size", "batch_size", "epochs", "weight_decay", "lr_schedule"]),
                 cpu=dict(config=dict(backbone="resnet18", n_regions=4, n_text_clusters=5, batch_size=128, epochs=20, lr=1e-3))),
-    "wikipedia": dict(paper=dict(config=dict(backbone="resnet50", n_regions=9, n_text_clusters=5, batch_size=128, epochs=200, lr=1e-4,
+    "wikipedia": dict(paper=dict(config=dict(cmer_candidates="masks", backbone="resnet50", n_regions=9, n_text_clusters=5, batch_size=128, epochs=200, lr=1e-4,
                                              optimizer="adam", momentum=0.5, beta2=0.9, weight_decay=0., lr_schedule="constant"),
                                  unprinted=["image_size", "batch_size", "epochs", "weight_decay", "lr_schedule"]),
                       cpu=dict(config=dict(backbone="resnet18", n_regions=9, n_text_clusters=5, batch_size=128, epochs=20, lr=1e-3))),

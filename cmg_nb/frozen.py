@@ -13,19 +13,20 @@ from .core import CMGConfig, set_seed, get_device
 from .data import CaptionedImages, to_float_tensor
 from .backbones import image_backbone, projection_head
 from .text import text_encoder_for, embed_captions
-from .contrastive import cross_modal_contrastive_loss
-from .masking import masked_candidates, matching_scores, mask_images
-from .rid import train_rid, make_rid, rid_select, rid_accuracy
+from .contrastive import contrastive_loss_from_sims
+import pandas as pd
+from .masking import matching_scores, cmer_candidates, candidate_view, localisation_report, CANDIDATE_SETS
+from .rid import rid_loss, score_mlp
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer
 from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks, register
 
 # %% auto #0
-__all__ = ['FROZEN_BACKBONES', 'RID_SIDE', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',
+__all__ = ['FROZEN_BACKBONES', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',
            'pretrained_knn', 'pretrained_maha', 'frozen_backbone', 'encode', 'cached_features', 'FrozenConfig',
-           'MatchingProjector', 'train_projector', 'cmer_labels', 'rid_view', 'rid_inputs', 'AnomalyHead', 'train_head',
-           'score_features', 'FrozenCMG', 'frozen_method']
+           'MatchingProjector', 'view_similarities', 'train_projector', 'cmer_labels', 'e1_retrieval', 'ViewRID',
+           'train_view_rid', 'rid_choose', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
 FROZEN_BACKBONES = ("mobilenet_v2_imagenet",)
@@ -83,7 +84,9 @@ class FrozenConfig:
     cmer:bool = True             # CMER: caption-chosen masks, the RID at test time
     cmle:bool = True             # CMLE: L_global with LLE weights of the captions
     head:bool = True             # train the head E2 (False: score the frozen features themselves)
-    n_regions:int = 4            # M (the paper: 4 for Class-COCO and UCM)
+    n_regions:int = 4            # M (the paper: 4 for Class-COCO and UCM): the one-region masks, candidates of CMER and views of E2
+    candidates:str = "windows"   # CMER's candidate views: "windows" (whole image + M masks + windows to keep; 05_masking) or "masks" (the paper's)
+    window_grid:int = 3          # windows to keep: the s x s squares of cells of this grid, s < window_grid
     mask_mode:str = "hard"
     soft_scale:float = 0.1
     text_encoder:str = "minilm"
@@ -96,7 +99,7 @@ class FrozenConfig:
     epochs:int = 60              # epochs of E2 on the cached features ...
     max_steps:int = 600          # ... but at most this many steps (large training sets; the benchmark's tasks stay below it)
     match_epochs:int = 30        # epochs of the matching projector E1 (best by normal-validation loss)
-    rid_epochs:int = 10          # epochs of the RID (early stopping on normal validation)
+    rid_epochs:int = 50          # epochs of the RID on cached features (the epoch with the best normal-validation loss is kept)
     tau:float = 0.1              # temperature of Eq. 1
     simclr_tau:float = 0.5       # NT-Xent temperature
     lr:float = 1e-3
@@ -119,14 +122,17 @@ class FrozenConfig:
                   lle_neighbors=self.lle_neighbors, feat_dim=self.head_dim, epochs=self.epochs, match_epochs=self.match_epochs,
                   rid_epochs=self.rid_epochs, seed=self.seed).validate()
         if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
+        if self.candidates not in CANDIDATE_SETS: raise ValueError(f"candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.candidates!r}")
+        if not isinstance(self.window_grid, int) or not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
         return self
 
-    SHARED = ("text_encoder", "n_text_clusters", "lle_reg", "mask_mode", "soft_scale", "val_frac", "target_fpr", "device")
+    SHARED = ("text_encoder", "n_text_clusters", "lle_reg", "n_regions", "mask_mode", "soft_scale", "val_frac", "target_fpr", "device")
     @classmethod
     def from_cmg(cls, config:CMGConfig|None=None, **kw)->"FrozenConfig":
         "The shared settings of a `CMGConfig`, overridden by `kw`."
         base = {k: getattr(config, k) for k in cls.SHARED} if config is not None else {}
         if config is not None and config.scorer is not None: base.update(scorer=config.scorer, k=config.knn_k)   # asked for explicitly
+        if config is not None and getattr(config, "cmer_candidates", None) is not None: base.update(candidates=config.cmer_candidates)
         return cls(**{**base, **kw}).validate()
 
 # %% ../nbs/20_frozen.ipynb #86cf6b90
@@ -140,22 +146,32 @@ class MatchingProjector(nn.Module):
     def encode_text(self, t): return F.normalize(self.text(t), dim=-1)
 
 # %% ../nbs/20_frozen.ipynb #a8f0d2af
-def train_projector(Fx, T, Fv, Tv, cfg:FrozenConfig)->MatchingProjector:
-    "Train E1 with Eq. 1 on cached (features, caption embeddings); keep the epoch with the best validation loss."
+def view_similarities(m:MatchingProjector, # E1
+                      T:torch.Tensor, # caption embeddings (Nt, text_dim)
+                      V:torch.Tensor, # image features (Ni, D), or the features of each image's views (Ni, C, D)
+                     )->torch.Tensor:
+    "Cosine (Nt, Ni) of each caption with each image through the image's best-matching view (one view: plain cosine)."
+    zi = m.encode_image(V if V.ndim == 3 else V[:, None])
+    return torch.einsum("td,icd->tic", m.encode_text(T), zi).amax(-1)
+
+# %% ../nbs/20_frozen.ipynb #c6660e96
+def train_projector(Fx, # image features (N, D), or each image's view features (N, C, D)
+                    T, Fv, Tv, # caption embeddings (N, d); validation features and captions, shaped as Fx and T
+                    cfg:FrozenConfig)->MatchingProjector:
+    "Train E1 with Eq. 1 on cached features (through each image's best view); keep the epoch with the best validation loss."
     set_seed(cfg.seed)
     Fx, T, Fv, Tv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (Fx, T, Fv, Tv))
-    m = MatchingProjector(Fx.shape[1], T.shape[1])
+    m = MatchingProjector(Fx.shape[-1], T.shape[1])
     opt = torch.optim.Adam(m.parameters(), lr=cfg.lr, weight_decay=1e-4)
     g, best, state = torch.Generator().manual_seed(cfg.seed), float("inf"), None
-    vloss = lambda: cross_modal_contrastive_loss(m.encode_text(Tv), m.encode_image(Fv), cfg.tau).item()
+    loss = lambda t, v: contrastive_loss_from_sims(view_similarities(m, t, v), cfg.tau)
     for _ in range(cfg.match_epochs):
         m.train(); perm = torch.randperm(len(Fx), generator=g)
         for i in range(0, len(perm) - 1, cfg.batch_size):
             b = perm[i:i + cfg.batch_size]
-            loss = cross_modal_contrastive_loss(m.encode_text(T[b]), m.encode_image(Fx[b]), cfg.tau)
-            opt.zero_grad(); loss.backward(); opt.step()
+            l = loss(T[b], Fx[b]); opt.zero_grad(); l.backward(); opt.step()
         m.eval()
-        with torch.no_grad(): v = vloss()
+        with torch.no_grad(): v = loss(Tv, Fv).item()
         if v < best: best, state = v, copy.deepcopy(m.state_dict())
     if state is not None: m.load_state_dict(state)
     return m.eval()
@@ -171,22 +187,55 @@ def cmer_labels(m:MatchingProjector, # trained E1
     zt = m.encode_text(torch.as_tensor(np.asarray(T, np.float32)))
     return matching_scores(zt, zi).argmax(1).numpy().astype(np.int64)
 
-# %% ../nbs/20_frozen.ipynb #e42ba88c
-RID_SIDE = 32
+# %% ../nbs/20_frozen.ipynb #168cee20
+@torch.no_grad()
+def e1_retrieval(m:MatchingProjector, # trained E1
+                 Fv, Tv, # normal validation image features (N, D) and caption embeddings (N, d), row i pairs with caption i
+                 ks=(1, 5))->dict:
+    "E1's caption retrieval: R@k, the share of images whose own caption ranks in the top k (ties count against), and chance R@1."
+    s = view_similarities(m, torch.as_tensor(np.asarray(Tv, np.float32)), torch.as_tensor(np.asarray(Fv, np.float32))).T   # (image, caption)
+    rank = (s > s.diag()[:, None]).sum(1)
+    return {**{f"R@{k}": float((rank < k).float().mean()) for k in ks}, "chance_R@1": 1 / max(len(s), 1)}
 
-def rid_view(x:torch.Tensor)->torch.Tensor:
-    "Images (N, 3, H, W) average-pooled to the RID's side (32 px)."
-    return F.adaptive_avg_pool2d(x, RID_SIDE) if x.shape[-1] != RID_SIDE else x
+# %% ../nbs/20_frozen.ipynb #4dd23ea5
+class ViewRID(nn.Module):
+    "The RID on frozen features: a score per candidate view from its features (MLP 512-256-128) plus a prior per candidate; softmax over candidates."
+    def __init__(self, feat_dim:int, n_views:int, hidden:tuple=(512, 256, 128)):
+        super().__init__()
+        self.head, self.prior = score_mlp(feat_dim, hidden), nn.Parameter(torch.zeros(n_views))
+        self.feat_dim, self.n_views = feat_dim, n_views
+    def forward(self, f:torch.Tensor)->torch.Tensor:
+        "(B, C, D) features of each image's candidate views -> (B, C) scores."
+        return self.head(F.normalize(f, dim=-1)).squeeze(-1) + self.prior
 
-# %% ../nbs/20_frozen.ipynb #04054833
-def rid_inputs(images:np.ndarray, bs:int=512)->torch.Tensor:
-    "`rid_view` of uint8 images (N, H, W, 3), converted `bs` at a time (the float copy of all of them is never made)."
-    return torch.cat([rid_view(to_float_tensor(images[i:i + bs])) for i in range(0, len(images), bs)])
+# %% ../nbs/20_frozen.ipynb #09a347f9
+def train_view_rid(FC, labels, # view features (N, C, D) of the training images and CMER's labels (N,)
+                   FCv, vlabels, # the same for the normal validation images
+                   cfg:FrozenConfig)->ViewRID:
+    "Train the RID with Eq. 3 on cached view features; keep the epoch with the best normal-validation loss."
+    set_seed(cfg.seed)
+    X, Xv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (FC, FCv))
+    y, yv = (torch.as_tensor(np.asarray(a, np.int64)) for a in (labels, vlabels))
+    rid = ViewRID(X.shape[-1], X.shape[1])
+    opt = torch.optim.Adam(rid.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    g, best, state = torch.Generator().manual_seed(cfg.seed), float("inf"), None
+    for _ in range(cfg.rid_epochs):
+        rid.train(); perm = torch.randperm(len(X), generator=g)
+        for i in range(0, len(X), cfg.batch_size):
+            b = perm[i:i + cfg.batch_size]
+            loss = rid_loss(rid(X[b]), y[b]); opt.zero_grad(); loss.backward(); opt.step()
+        rid.eval()
+        with torch.no_grad(): v = rid_loss(rid(Xv), yv).item()
+        if v < best: best, state = v, copy.deepcopy(rid.state_dict())
+    if state is not None: rid.load_state_dict(state)
+    return rid.eval()
 
-# %% ../nbs/20_frozen.ipynb #aa8e2396
-def _rid_config(cfg:FrozenConfig)->CMGConfig:
-    return CMGConfig(image_size=RID_SIDE, n_regions=cfg.n_regions, mask_mode=cfg.mask_mode, soft_scale=cfg.soft_scale,
-                     rid_epochs=cfg.rid_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device, rid_input="pixels")
+# %% ../nbs/20_frozen.ipynb #af331a30
+@torch.no_grad()
+def rid_choose(rid:ViewRID, FC, bs:int=1024)->np.ndarray:
+    "The RID's choice (N,) among each image's candidate views (Algorithm 2, step 2)."
+    X = torch.as_tensor(np.asarray(FC, np.float32))
+    return torch.cat([rid(X[i:i + bs]).argmax(1) for i in range(0, len(X), bs)]).numpy() if len(X) else np.zeros(0, np.int64)
 
 # %% ../nbs/20_frozen.ipynb #dc7243ea
 class AnomalyHead(nn.Module):
@@ -212,7 +261,7 @@ def _views(views):
     return V.shape[0], V.shape[1], V.shape[2], lambda b, v: V[b, v]
 
 # %% ../nbs/20_frozen.ipynb #4928cd37
-def train_head(views, # cached features of each image's views: (N, V, D), or (features (N, D), masked copies (N, M, D))
+def train_head(views, # cached features of each image's views: (N, V, D), or (features (N, D), other views (N, V-1, D))
                cfg:FrozenConfig, # epochs, lam, simclr_tau, lr, batch_size, head_dim, hidden, seed
                anchor:np.ndarray|None=None, # view index (N,) every step's first view comes from (CMER's copy); None = random
                W=None, # LLE weights (N, N) (CMLE); None = no L_global
@@ -260,7 +309,7 @@ class FrozenCMG(Detector):
                 ):
         base = asdict(config) if isinstance(config, FrozenConfig) else asdict(FrozenConfig.from_cmg(config))
         self.config = FrozenConfig(**{**base, **kwargs, **({} if seed is None else {"seed": int(seed)})}).validate()
-        self.head_ = self.rid_ = None; self.scorers_, self.offsets_, self.info_ = {}, {}, {}
+        self.head_ = self.rid_ = self.cmer_labels_ = None; self.scorers_, self.offsets_, self.info_ = {}, {}, {}
         self._net, self._cache = None, None
 
     @property
@@ -269,6 +318,11 @@ class FrozenCMG(Detector):
         if not c.head: return f"pretrained-{c.scorer}"
         return {(False, False): "ssd", (True, False): "ssd+cmer", (False, True): "ssd+cmle", (True, True): "cmg"}[(c.cmer, c.cmle)] + "-frozen"
     def __repr__(self): return f"FrozenCMG(method={self.method!r}, scorer={self.config.scorer!r}, fitted={self.is_fitted})"
+    def candidates(self)->pd.DataFrame:
+        "CMER's candidate views (`cmer_candidates`); without CMER, the caption-free views of E2: the whole image and the M masks."
+        c = self.config
+        if not c.cmer: return pd.concat([cmer_candidates("windows", c.n_regions, 1).iloc[:1], cmer_candidates("masks", c.n_regions)], ignore_index=True)
+        return cmer_candidates(c.candidates, c.n_regions, c.window_grid)
     def net(self):
         if self._net is None: self._net = frozen_backbone(self.config.backbone)[0].to(get_device(self.config.device))
         return self._net
@@ -293,17 +347,17 @@ def _text(self:FrozenCMG, train, valid, cache):
 
 # %% ../nbs/20_frozen.ipynb #383b52c4
 @patch
-def _cmer(self:FrozenCMG, x, xv, Fx, FM, Fv, FMv, T, Tv, cache, progress):
-    "E1, CMER's labels and the RID (one stage, cached)."
+def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
+    "E1 (Eq. 1), CMER's labels (Eq. 2) and the RID (Eq. 3) on the cached views (N, 1 + C', D) (one stage, cached)."
     c = self.config
+    off = int(c.candidates == "masks")                  # "masks": view 0 is the whole image, not a candidate
     def run():
-        m = train_projector(Fx, T, Fv, Tv, c)
-        l, lv = cmer_labels(m, FM, T), cmer_labels(m, FMv, Tv)
-        rcfg = _rid_config(c)
-        r, rv = rid_inputs(x), rid_inputs(xv)
-        rid = train_rid(r, l, rcfg, valid=(rv, lv), features="pixels", progress=progress)
-        return dict(labels=l, valid_labels=lv, rid=rid.state_dict(), rid_valid_accuracy=rid_accuracy(rid, rv, lv, rcfg))
-    key = ("frozen-cmer", fingerprint(Fx, FM, T), c.match_epochs, c.rid_epochs, c.tau, c.lr, c.batch_size, c.n_regions, c.mask_mode, c.soft_scale, c.seed)
+        m = train_projector(V[:, 0] if off else V, T, Vv[:, 0] if off else Vv, Tv, c)     # the paper: E1 on whole images
+        l, lv = cmer_labels(m, V[:, off:], T), cmer_labels(m, Vv[:, off:], Tv)
+        rid = train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
+        return dict(labels=l, valid_labels=lv, rid=rid.state_dict(), retrieval=e1_retrieval(m, Vv[:, 0], Tv),
+                    rid_valid_accuracy=float((rid_choose(rid, Vv[:, off:]) == lv).mean()) if len(lv) else float("nan"))
+    key = ("frozen-cmer", fingerprint(V, T, Vv, Tv), c.candidates, c.match_epochs, c.rid_epochs, c.tau, c.lr, c.batch_size, c.seed)
     return _stage(cache, key, run)
 
 # %% ../nbs/20_frozen.ipynb #ea06d304
@@ -316,23 +370,46 @@ def _cmle(self:FrozenCMG, T, cache):
 # %% ../nbs/20_frozen.ipynb #a809beaa
 def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
+@patch
+def _views(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False)->np.ndarray:
+    "Backbone features (N, V, D) of every view of uint8 images: the whole image first, then the other candidates (cached)."
+    c, cands, net = self.config, self.candidates(), self.net()
+    rest = cands.index[cands.kind != "whole"].tolist()
+    F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats, progress)
+    tf = lambda b: torch.stack([candidate_view(b, cands.iloc[k], c.mask_mode, c.soft_scale) for k in rest], 1).flatten(0, 1)
+    sig = fingerprint(cands.to_numpy().astype(str).tolist(), c.mask_mode, c.soft_scale)
+    FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)))
+    return np.concatenate([F0[:, None], FR.reshape(len(u8), len(rest), -1)], 1)
+
 # %% ../nbs/20_frozen.ipynb #9041b0ce
 @patch
-def _masked(self:FrozenCMG, x:torch.Tensor)->torch.Tensor:
-    "Algorithm 2's masking of float images (B, 3, H, W): the RID picks the region (no text needed)."
-    if not self.config.cmer: return x
-    return mask_images(x, rid_select(self.rid_, rid_view(x)), _rid_config(self.config))
+def _choose(self:FrozenCMG, V:np.ndarray)->tuple:
+    "Algorithm 2 on views (N, 1 + C', D): the RID's choice among the candidates (N,) and the chosen view's features (N, D)."
+    if not self.config.cmer: return np.zeros(len(V), np.int64), V[:, 0]
+    off = int(self.config.candidates == "masks")
+    ch = rid_choose(self.rid_, V[:, off:])
+    return ch, V[np.arange(len(V)), ch + off]
 
 # %% ../nbs/20_frozen.ipynb #6099d5e1
 @patch
-def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
-    "The scorer's features (N, D) of images (CaptionedImages, uint8 array, paths), read `chunk` images at a time."
+def _chunks(self:FrozenCMG, images, chunk:int=256):
+    "(RID's choice, chosen view's frozen features) of `chunk` images at a time (Algorithm 2, steps 1-2)."
     self._check_fitted()
-    c, out = self.config, []
+    c = self.config
     cache = self._cache if isinstance(images, CaptionedImages) else None     # a data set may be scored again; a folder of files is not kept
     for x in ImageChunks(images, c.image_size, chunk):
-        out.append(score_features(cached_features(cache, self.net(), c.backbone, _to_u8(self._masked(x))), self.head_))
-    return np.concatenate(out)
+        u8 = _to_u8(x)                                                       # exact: the chunks come from uint8 images
+        yield self._choose(self._views(u8, cache)) if c.cmer else (np.zeros(len(u8), np.int64), cached_features(cache, self.net(), c.backbone, u8))
+
+@patch
+def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
+    "The scorer's features (N, D) of images (CaptionedImages, uint8 array, paths), read `chunk` images at a time."
+    return np.concatenate([score_features(f, self.head_) for _, f in self._chunks(images, chunk)])
+
+@patch
+def choices(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
+    "The RID's choice among `candidates()` for each image (zeros without CMER)."
+    return np.concatenate([ch for ch, _ in self._chunks(images, chunk)])
 
 # %% ../nbs/20_frozen.ipynb #09d5835b
 @patch
@@ -354,27 +431,25 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
     c, t0, stats = self.config, time.time(), {}
     train, valid = normal_valid(train, valid, c.val_frac, c.seed)
     cache = self._cache = stage_cache if stage_cache is not None else {}
-    net, M = self.net(), c.n_regions
     x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
-    mt = lambda b: masked_candidates(b, M, c.mask_mode, c.soft_scale).flatten(0, 1)
-    feats = lambda ims, what="plain", tf=None, bs=128: cached_features(cache, net, c.backbone, ims, what, tf, stats, progress, bs)
-    Fx, Fv = feats(x), feats(xv)
     say = print if progress else (lambda *a: None)
     if c.head:
-        FM = feats(x, f"masked{M}-{c.mask_mode}-{c.soft_scale}", mt, 128 // M).reshape(len(x), M, -1)   # batches of 128 copies
+        V, Vv = self._views(x, cache, stats, progress), self._views(xv, cache, stats, progress)
         T = Tv = None
         if c.cmer or c.cmle: T, Tv = self._text(train, valid, cache)
-        anchor = None
+        anchor, off = None, int(c.candidates == "masks")
         if c.cmer:
-            FMv = feats(xv, f"masked{M}-{c.mask_mode}-{c.soft_scale}", mt, 128 // M).reshape(len(xv), M, -1)
-            cm = self._cmer(x, xv, Fx, FM, Fv, FMv, T, Tv, cache, progress)
-            self.rid_ = make_rid(_rid_config(c), features="pixels"); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
-            anchor = cm["labels"] + 1                        # view 0 is the image, view 1 + j its copy with region j masked
-            self.info_["rid_valid_accuracy"], self.info_["chance"] = float(cm["rid_valid_accuracy"]), 1 / M
+            cm = self._cmer(V, Vv, T, Tv, cache)
+            self.rid_ = ViewRID(V.shape[-1], V.shape[1] - off); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
+            anchor, self.cmer_labels_ = cm["labels"] + off, cm["labels"]
+            self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / (V.shape[1] - off), n_candidates=int(V.shape[1] - off),
+                              e1_R1=cm["retrieval"]["R@1"], e1_R5=cm["retrieval"]["R@5"], e1_chance_R1=cm["retrieval"]["chance_R@1"],
+                              cmer_whole_rate=float((self.candidates().kind.to_numpy()[cm["labels"]] == "whole").mean()))
         W = self._cmle(T, cache) if c.cmle else None
-        self.head_ = train_head((Fx, FM), c, anchor=anchor, W=W, progress=progress)
-    ftr = lambda ims: self._fit_features(ims, feats)
-    G, Gv = ftr(x), ftr(xv)
+        self.head_ = train_head(V, c, anchor=anchor, W=W, progress=progress)
+        G, Gv = (score_features(self._choose(a)[1], self.head_) for a in (V, Vv))
+    else:
+        G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress)) for a in (x, xv))
     self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
     self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
     self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
@@ -386,16 +461,13 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
 
 # %% ../nbs/20_frozen.ipynb #0c2633af
 @patch
-def _fit_features(self:FrozenCMG, ims:np.ndarray, feats)->np.ndarray:
-    "Scorer features of uint8 training/validation images, masked by the RID as at test time (one batch of masked copies at a time)."
-    if not self.config.cmer: return score_features(feats(ims), self.head_)
-    rcfg = _rid_config(self.config)
-    labels = np.concatenate([rid_select(self.rid_, rid_inputs(ims[i:i + 512])) for i in range(0, len(ims), 512)])
-    state = {"i": 0}
-    def tf(x):                                   # `encode` calls it on consecutive batches: mask each with its labels
-        i = state["i"]; state["i"] += len(x)
-        return to_float_tensor(_to_u8(mask_images(x, labels[i:i + len(x)], rcfg)))   # the uint8 round trip of `features`
-    return score_features(feats(ims, f"rid-masked-{fingerprint(labels)}-{rcfg.mask_mode}-{rcfg.soft_scale}", tf), self.head_)
+def localisation(self:FrozenCMG, data:CaptionedImages, # images with object masks (ground truth, for measuring only)
+                 labels=None, # a choice to rate instead of the RID's (e.g. `cmer_labels_` on the training images)
+                )->pd.DataFrame:
+    "`localisation_report` of the RID's choice (or `labels`) on `data`: object kept, share keeping >= 80%, box IoU, whole image chosen."
+    if not self.config.cmer: raise ValueError(f"{self.method} has no CMER: nothing chooses a view")
+    labels = self.choices(data) if labels is None else labels
+    return localisation_report(labels, self.candidates(), data.masks_array(self.config.image_size))
 
 # %% ../nbs/20_frozen.ipynb #31d52dc3
 @patch
@@ -424,13 +496,17 @@ def _state(self:FrozenCMG)->dict:
 
 # %% ../nbs/20_frozen.ipynb #8281ddfd
 def _frozen_from_state(cls, st:dict)->FrozenCMG:
-    self = cls(FrozenConfig(**json.loads(st["config"])))
+    cfg = json.loads(st["config"])
+    if "rid" in st and "candidates" not in cfg:
+        raise ValueError("this model file is from an older cmg_nb whose RID read pooled pixels; refit it with this version (cmg fit)")
+    self = cls(FrozenConfig(**cfg))
     fp = _backbone_fingerprint(self.net())
     if fp != st["backbone_fingerprint"]: raise ValueError(f"the installed {self.config.backbone} weights differ from those this model was trained with")
     c = self.config
     if "head" in st:
         self.head_ = AnomalyHead(int(st["head"]["net.0.weight"].shape[1]), c.head_dim, c.hidden); self.head_.load_state_dict(st["head"]); self.head_.eval()
-    if "rid" in st: self.rid_ = make_rid(_rid_config(c), features="pixels"); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
+    if "rid" in st:
+        self.rid_ = ViewRID(int(st["rid"]["head.0.weight"].shape[1]), int(st["rid"]["prior"].shape[0])); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
     self.scorers_ = dict(knn=KNNScorer.from_state(st["knn"]), maha=MahalanobisScorer.from_state({k: v.numpy() for k, v in st["maha"].items()}))
     self.offsets_, self.info_ = json.loads(st["offsets"]), json.loads(st["info"])
     self.valid_scores_ = {k: v.numpy() for k, v in st.get("valid_scores", {}).items()}

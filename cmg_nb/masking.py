@@ -11,8 +11,10 @@ import torch, torch.nn.functional as F
 from .core import CMGConfig
 
 # %% auto #0
-__all__ = ['MASK_MODES', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores', 'eq2_printed_scores',
-           'candidate_scores', 'best_masks', 'mask_images', 'region_object_overlap', 'mask_overlap_report',
+__all__ = ['MASK_MODES', 'CANDIDATE_SETS', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores',
+           'eq2_printed_scores', 'candidate_scores', 'best_masks', 'mask_images', 'region_object_overlap',
+           'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks', 'candidate_view',
+           'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report', 'plot_choices',
            'dcor_matrix']
 
 # %% ../nbs/05_masking.ipynb #cee30c82
@@ -158,6 +160,142 @@ def mask_overlap_report(labels, # chosen region per image (N,)
                 object_removed_best=float(o.min(1).mean()),
                 touches_object=float((chosen > 0).mean()), touches_object_random=float((o > 0).mean()),
                 object_free_region=float((o.min(1) == 0).mean()), n=len(o))
+
+# %% ../nbs/05_masking.ipynb #13c12942
+CANDIDATE_SETS = ("windows", "masks")
+
+def window_boxes(g:int, # side of the window grid (g x g cells)
+                )->np.ndarray:
+    "Square windows of a g x g grid in cell units, rows (r0, c0, r1, c1): side g (the whole image), then g-1, ..., 1, row-major."
+    if not isinstance(g, (int, np.integer)) or g < 1: raise ValueError(f"the window grid must be an integer >= 1, got {g!r}")
+    return np.array([(r, c, r + s, c + s) for s in range(g, 0, -1) for r in range(g - s + 1) for c in range(g - s + 1)], dtype=np.int64)
+
+# %% ../nbs/05_masking.ipynb #4b793ad3
+def cmer_candidates(kind:str="windows", # "windows" (whole image, the M masks, windows to keep) or "masks" (the paper's M masks)
+                    m:int=4, # M, the number of one-region masks (a square number)
+                    g:int=3, # the window grid (g x g cells); windows of s x s cells for s < g
+                   )->pd.DataFrame:
+    "CMER's candidate views, one row each: kind ('whole', 'mask' or 'window'), the mask's region, the grid and the window's cells."
+    if kind not in CANDIDATE_SETS: raise ValueError(f"candidates must be one of {', '.join(CANDIDATE_SETS)}, got {kind!r}")
+    _grid_side(m)
+    rows = [dict(kind="mask", region=k, grid=m, r0=0, c0=0, r1=0, c1=0) for k in range(m)]
+    if kind == "windows":
+        wins = [dict(kind="whole" if r1 - r0 == g else "window", region=-1, grid=int(g), r0=r0, c0=c0, r1=r1, c1=c1) for r0, c0, r1, c1 in window_boxes(g).tolist()]
+        rows = wins[:1] + rows + wins[1:]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/05_masking.ipynb #14543b0b
+def pixel_box(row, # a row of `cmer_candidates` (kind 'whole' or 'window')
+              h:int, w:int)->tuple:
+    "The candidate's window in pixels (y0, x0, y1, x1) of an h x w image, on the grid lines of `grid_masks`."
+    ys, xs = np.rint(np.linspace(0, h, row.grid + 1)).astype(int), np.rint(np.linspace(0, w, row.grid + 1)).astype(int)
+    return int(ys[row.r0]), int(xs[row.c0]), int(ys[row.r1]), int(xs[row.c1])
+
+# %% ../nbs/05_masking.ipynb #bfff1d20
+def keep_masks(cands:pd.DataFrame, # from `cmer_candidates`
+               h:int, w:int)->torch.Tensor:
+    "Boolean (C, h, w): the pixels each candidate keeps."
+    out = torch.zeros(len(cands), h, w, dtype=torch.bool)
+    for i, row in enumerate(cands.itertuples()):
+        if row.kind == "mask": out[i] = ~grid_masks(h, w, row.grid)[row.region]
+        else:
+            y0, x0, y1, x1 = pixel_box(row, h, w); out[i, y0:y1, x0:x1] = True
+    return out
+
+# %% ../nbs/05_masking.ipynb #7c888049
+def candidate_view(x:torch.Tensor, # float images (B, 3, H, W)
+                   row, # a row of `cmer_candidates`
+                   mode:str="hard", scale:float=0.1, # how a mask candidate masks (as `apply_mask`)
+                  )->torch.Tensor:
+    "The images as candidate `row` sees them: unchanged (whole), masked, or the window cropped and resized back to (H, W)."
+    if row.kind == "whole": return x
+    h, w = x.shape[-2:]
+    if row.kind == "mask": return apply_mask(x, grid_masks(h, w, row.grid)[row.region], mode, scale)
+    y0, x0, y1, x1 = pixel_box(row, h, w)
+    return F.interpolate(x[..., y0:y1, x0:x1], size=(h, w), mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
+
+# %% ../nbs/05_masking.ipynb #5b2f210e
+def candidate_views(x:torch.Tensor, # float images (B, 3, H, W)
+                    cands:pd.DataFrame, # from `cmer_candidates`
+                    idx=None, # the candidates to make (None = all)
+                    mode:str="hard", scale:float=0.1)->torch.Tensor:
+    "(B, len(idx), 3, H, W): every image's view for each candidate in `idx`."
+    idx = range(len(cands)) if idx is None else idx
+    return torch.stack([candidate_view(x, cands.iloc[int(c)], mode, scale) for c in idx], 1)
+
+# %% ../nbs/05_masking.ipynb #aacf80ad
+def chosen_views(x:torch.Tensor, # float images (B, 3, H, W)
+                 labels, # the chosen candidate of each image (B,)
+                 cands:pd.DataFrame, mode:str="hard", scale:float=0.1)->torch.Tensor:
+    "Each image as its chosen candidate sees it."
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (len(x),): raise ValueError(f"need one label per image: {len(x)} images, labels of shape {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(cands)): raise ValueError(f"labels must be in [0, {len(cands)}), got [{labels.min()}, {labels.max()}]")
+    out = x.clone()
+    for c in np.unique(labels):
+        sel = torch.as_tensor(np.flatnonzero(labels == c))
+        out[sel] = candidate_view(x[sel], cands.iloc[int(c)], mode, scale)
+    return out
+
+# %% ../nbs/05_masking.ipynb #d5e9e079
+def _bbox_masks(object_masks:np.ndarray)->np.ndarray:
+    "Each object mask's bounding box as a boolean mask (an empty mask stays empty)."
+    out = np.zeros(object_masks.shape, dtype=bool)
+    for i, m in enumerate(object_masks):
+        ys, xs = np.nonzero(m)
+        if len(ys): out[i, ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    return out
+
+# %% ../nbs/05_masking.ipynb #e63249a8
+def candidate_localisation(cands:pd.DataFrame, # from `cmer_candidates`
+                           object_masks, # boolean object masks (N, H, W) in the model's geometry
+                          )->dict:
+    "Per image and candidate (N, C): `kept`, the fraction of the object kept; `iou`, IoU of the kept pixels with the object's box; `has_object` (N,)."
+    om = np.asarray(object_masks, dtype=bool)
+    keep = keep_masks(cands, om.shape[1], om.shape[2]).numpy().reshape(len(cands), -1).astype(np.float64)
+    o, b = om.reshape(len(om), -1).astype(np.float64), _bbox_masks(om).reshape(len(om), -1).astype(np.float64)
+    kept, inter = (o @ keep.T) / np.maximum(o.sum(1, keepdims=True), 1), b @ keep.T
+    iou = inter / np.maximum(b.sum(1, keepdims=True) + keep.sum(1)[None] - inter, 1)
+    return dict(kept=kept, iou=iou, has_object=o.sum(1) > 0)
+
+# %% ../nbs/05_masking.ipynb #116ce25c
+def localisation_report(labels, # the chosen candidate of each image (N,)
+                        cands:pd.DataFrame, object_masks, # as `candidate_localisation`
+                       )->pd.DataFrame:
+    "The choice against a random candidate, the best candidate and the oracle crop: object kept, share keeping >= 80%, box IoU, whole image chosen."
+    loc, labels = candidate_localisation(cands, object_masks), np.asarray(labels, dtype=np.int64)
+    ok = loc["has_object"]; kept, iou, lab = loc["kept"][ok], loc["iou"][ok], labels[ok]
+    whole, r = (cands["kind"] == "whole").to_numpy().astype(float), np.arange(len(lab))
+    best, n = iou.argmax(1), len(lab)
+    row = lambda k, i, w, k80: dict(object_kept=k.mean(), kept_80=k80, box_iou=i.mean(), whole_chosen=w, n=n)
+    return pd.DataFrame({"chosen": row(kept[r, lab], iou[r, lab], whole[lab].mean(), (kept[r, lab] >= 0.8).mean()),
+                         "random": row(kept.mean(1), iou.mean(1), whole.mean(), (kept >= 0.8).mean()),
+                         "best candidate": row(kept[r, best], iou[r, best], whole[best].mean(), (kept[r, best] >= 0.8).mean()),
+                         "oracle crop": row(np.ones(n), np.ones(n), 0., 1.)}).T
+
+# %% ../nbs/05_masking.ipynb #0cbe46cf
+def plot_choices(images:np.ndarray, # uint8 images (N, H, W, 3)
+                 labels, # the chosen candidate of each image (N,)
+                 cands:pd.DataFrame, # from `cmer_candidates`
+                 object_masks=None, # optional boolean (N, H, W): their outlines are drawn in white
+                 titles=None, ncols:int=8, size:float=1.6):
+    "Each image with the object's outline and the kept view of its chosen candidate (red)."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    n = len(images); rows = -(-n // ncols)
+    fig, axs = plt.subplots(rows, min(n, ncols), figsize=(size * min(n, ncols), size * rows + 0.3), squeeze=False)
+    for k, ax in enumerate(axs.flat):
+        ax.axis("off")
+        if k >= n: continue
+        h, w = images[k].shape[:2]; row = cands.iloc[int(labels[k])]
+        ax.imshow(images[k])
+        if object_masks is not None: ax.contour(object_masks[k], levels=[0.5], colors="white", linewidths=1)
+        if row.kind == "mask": ax.imshow(np.ma.masked_where(~grid_masks(h, w, row.grid)[row.region].numpy(), np.ones((h, w))), cmap="Reds", alpha=.55, vmin=0, vmax=1)
+        else:
+            y0, x0, y1, x1 = pixel_box(row, h, w)
+            ax.add_patch(Rectangle((x0 - .5, y0 - .5), x1 - x0, y1 - y0, fill=False, ec="red", lw=2))
+        if titles is not None: ax.set_title(str(titles[k]), fontsize=7)
+    fig.tight_layout(); return fig
 
 # %% ../nbs/05_masking.ipynb #ef03ee46
 def dcor_matrix(sets:dict, # name -> array-like (N, ...) of aligned samples (flattened to (N, D))

@@ -36,6 +36,8 @@ class CMG(Detector):
                  **kwargs, # settings overriding `config`, e.g. `cmer=False`
                 ):
         self.config = (config or CMGConfig()).replace(**kwargs)
+        if self.config.cmer_candidates == "windows":
+            raise ValueError("cmer_candidates='windows' is built for the frozen family (cmg-frozen, ssd+cmer-frozen); the from-scratch CMG runs the paper's masks")
         self.matching_ = self.rid_ = self.encoder_ = self.scorer_ = None
         self.offset_, self.info_ = None, {}
 

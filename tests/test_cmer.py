@@ -154,3 +154,38 @@ def test_algorithm2_scores_rid_masked_images():
     np.testing.assert_allclose(det.anomaly_score(sp_.test), expected, rtol=1e-5, atol=1e-6)
     unmasked = det.scorer_.score(extract_features(det.encoder_, xt))
     assert not np.allclose(unmasked, expected)                               # masking the test images changes the scores
+
+
+# --- issue 22: CMER's candidate views; a hand-made matching model whose embedding is the share of each colour ---
+
+COLOURS = torch.tensor([[1., 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 0, 0]])    # red, green, blue, yellow, black (masked)
+
+class ColourShares:
+    "encode_image: the share of each view's pixels nearest each colour; encode_text: the caption's embedding as it is."
+    def encode_image(self, v):
+        d = ((v.movedim(-3, -1)[..., None, :] - COLOURS) ** 2).sum(-1)             # (..., H, W, 5)
+        return torch.nn.functional.one_hot(d.argmin(-1), 5).float().mean((-3, -2))
+    def encode_text(self, t): return t
+
+def _labels(x, caption):
+    from cmg_nb.masking import cmer_candidates, candidate_views
+    from cmg_nb.frozen import cmer_labels
+    cands = cmer_candidates("windows", 4, 3)
+    m = ColourShares()
+    views = torch.stack([m.encode_image(v) for v in candidate_views(x, cands)])      # (N, C, 5): the "features" are the shares
+    class Identity:
+        encode_image = encode_text = staticmethod(lambda t: torch.as_tensor(t))
+    return cmer_labels(Identity(), views.numpy(), np.asarray(caption, np.float32)), cands
+
+def test_whole_image_wins_when_every_window_cuts_the_object():
+    "Four coloured quadrants, a caption naming all four equally: every mask and every window cuts the object, so CMER keeps the whole image."
+    x = torch.zeros(1, 3, 12, 12)
+    for (r, c), col in zip(((0, 0), (0, 1), (1, 0), (1, 1)), COLOURS[:4]): x[0, :, 6 * r:6 * r + 6, 6 * c:6 * c + 6] = col[:, None, None]
+    labels, cands = _labels(x, [[1, 1, 1, 1, 0]])
+    assert cands.kind[labels[0]] == "whole"
+
+def test_window_wins_when_the_caption_names_a_small_object():
+    "A red square exactly in the centre cell on black, a caption of red only: the centre cell's window is kept."
+    x = torch.zeros(1, 3, 12, 12); x[0, 0, 4:8, 4:8] = 1
+    labels, cands = _labels(x, [[1, 0, 0, 0, 0]])
+    assert cands.iloc[labels[0]][["kind", "r0", "c0", "r1", "c1"]].tolist() == ["window", 1, 1, 2, 2]

@@ -11,7 +11,7 @@ from cmg_nb.detector import Detector, NotFittedError
 from cmg_nb.evaluation import load_detector, make_detector
 from cmg_nb.frozen import FROZEN_METHODS, FrozenCMG, encode, frozen_backbone, frozen_method
 
-FAST = dict(epochs=3, match_epochs=2, rid_epochs=1)
+FAST = dict(epochs=3, match_epochs=2, rid_epochs=1, window_grid=2)   # 2 x 2 windows: 1 + M + 4 views, half the backbone passes of the default
 SMALL = CMGConfig(text_encoder="tfidf")
 
 from conftest import run_cmg as cmg
@@ -28,7 +28,8 @@ def test_cache_holds_fresh_features(split):
     det = frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, stage_cache=cache, progress=False)
     net, _ = frozen_backbone()
     feats = {k: v for k, v in cache.items() if k[0] == "frozen-features"}
-    assert {k[2] for k in feats} >= {"plain", "masked4-hard-0.1"}
+    kinds = {k[2] for k in feats}
+    assert "plain" in kinds and any(k.startswith("views-") for k in kinds), kinds            # the whole image, and every other candidate view
     x = split.train.to_array(96)
     key = next(k for k in feats if k[2] == "plain" and feats[k].shape[0] == len(x))
     np.testing.assert_allclose(feats[key], encode(net, x), rtol=1e-5, atol=1e-5)
@@ -116,3 +117,35 @@ def test_cli_openclipart_preset_bad_task_is_one_line():
         r = cmg(*base, "--on-error", "skip", *extra)
         errors = [l for l in r.stderr.splitlines() if l.startswith("cmg: error:")]
         assert r.returncode == 2 and len(errors) == 1 and msg in errors[0] and "Traceback" not in r.stderr, r.stderr
+
+
+# --- issue 22: CMER's candidate views (whole image, M masks, windows to keep) in the frozen family ---
+
+def test_frozen_family_honours_n_regions(split, tmp_path):
+    "M reaches the frozen family (it was dropped before): 1 + M + 4 candidates (2 x 2 windows), a RID over all of them, and the saved settings."
+    det = make_detector("cmg-frozen", CMGConfig(text_encoder="tfidf", n_regions=9), seed=0)
+    assert det.config.n_regions == 9
+    det.config.__dict__.update(FAST)
+    det.fit(split.train, split.valid, progress=False)
+    assert len(det.candidates()) == 1 + 9 + 4 and det.rid_.prior.shape == (14,) and det.info_["n_candidates"] == 14
+    back = Detector.load(det.save(tmp_path / "m9.cmg"))
+    assert back.config.n_regions == 9 and back.config.candidates == "windows"
+    np.testing.assert_array_equal(back.anomaly_score(split.test), det.anomaly_score(split.test))   # save -> load: identical scores, new RID
+    np.testing.assert_array_equal(back.choices(split.test), det.choices(split.test))
+
+def test_cli_n_regions_reaches_the_frozen_model(folder, tmp_path):
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "ssd+cmer-frozen",
+            "--n-regions", "9", "--cmer-candidates", "masks", "--text-encoder", "tfidf", "-q")
+    assert r.returncode == 0, r.stderr
+    cfg = Detector.load(tmp_path / "m.cmg").config
+    assert (cfg.n_regions, cfg.candidates) == (9, "masks")
+
+def test_from_scratch_cmg_refuses_windows_in_one_line(folder, tmp_path):
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg", "--cmer-candidates", "windows")
+    assert r.returncode == 2 and "frozen family" in r.stderr and "Traceback" not in r.stderr and not (tmp_path / "m.cmg").exists(), r.stderr
+
+def test_old_pixel_rid_model_files_are_refused(split, tmp_path):
+    "A frozen model file from before the view RID (no `candidates` in its settings) is refused with a one-line reason."
+    det = frozen_method("ssd+cmer-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False)
+    st = det._state(); cfg = json.loads(st["config"]); cfg.pop("candidates"); st["config"] = json.dumps(cfg)
+    with pytest.raises(ValueError, match="older cmg_nb whose RID read pooled pixels"): FrozenCMG._from_state(st)
