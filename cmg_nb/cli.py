@@ -164,6 +164,12 @@ def _check_fit_args(args):
         unused = [k for k in _FLAGS if getattr(args, k, None) is not None and k not in shared]
         if unused and (args.method.endswith("-frozen") or args.method in ("pretrained-knn", "pretrained-maha")):
             raise CMGError(f"--{unused[0].replace('_', '-')} is a setting of the from-scratch methods; {args.method} does not use it (see FrozenConfig)")
+        from cmg_nb.frozen import FROZEN_METHODS
+        spec = FROZEN_METHODS.get(args.method, {})
+        if args.method in FROZEN_METHODS and not spec.get("cmer") and getattr(args, "cmer_candidates", None) is not None:
+            raise CMGError(f"--cmer-candidates: {args.method} has no CMER; use cmg-frozen or ssd+cmer-frozen")
+        if args.method in FROZEN_METHODS and not spec.get("head", True) and getattr(args, "n_regions", None) is not None:
+            raise CMGError(f"--n-regions: {args.method} scores the whole image's frozen features; it has no masks or views")
     config_from_args(args, METHODS.get(args.method))
     if args.checkpoint and Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
         raise CMGError(f"--checkpoint {args.checkpoint} is a file; give a folder")

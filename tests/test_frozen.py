@@ -149,3 +149,9 @@ def test_old_pixel_rid_model_files_are_refused(split, tmp_path):
     det = frozen_method("ssd+cmer-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False)
     st = det._state(); cfg = json.loads(st["config"]); cfg.pop("candidates"); st["config"] = json.dumps(cfg)
     with pytest.raises(ValueError, match="older cmg_nb whose RID read pooled pixels"): FrozenCMG._from_state(st)
+
+@pytest.mark.parametrize("method,flag,value,msg", [("pretrained-knn", "--n-regions", "9", "has no masks or views"),
+                                                   ("ssd+cmle-frozen", "--cmer-candidates", "masks", "has no CMER")])
+def test_cli_refuses_a_flag_the_frozen_method_cannot_use(folder, tmp_path, method, flag, value, msg):
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", method, flag, value)
+    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1 and not (tmp_path / "m.cmg").exists(), r.stderr

@@ -176,3 +176,20 @@ def test_eq13_ablation_divided_arm_is_the_benchmark():
     page = _nb_outputs("16_results.ipynb")
     dd = e["divided_minus_plain"]
     assert f"divided - plain: {100 * dd['mean']:+.2f} points (paired 95% interval ±{100 * dd['paired_ci95']:.2f}" in page
+
+def test_readme_printed_blocks_match_their_files():
+    "Every README block that reads a results file prints, when run now (from nbs/, as the docs do), exactly what the README shows."
+    import io, os, contextlib
+    nb = json.loads((ROOT / "nbs" / "index.ipynb").read_text())
+    readme, g, cwd, checked = (ROOT / "README.md").read_text(), {}, os.getcwd(), 0
+    os.chdir(ROOT / "nbs")
+    try:
+        for c in nb["cells"]:
+            src = "".join(c["source"])
+            if c["cell_type"] != "code" or "nbdev_export" in src: continue
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf): exec(src, g)
+            if "results/" in src and not src.startswith("#| hide") and buf.getvalue().strip():
+                assert buf.getvalue().strip() in readme, src[:120]; checked += 1
+    finally: os.chdir(cwd)
+    assert checked >= 4, checked
