@@ -22,10 +22,11 @@ METHODS = ("pretrained-knn", "pretrained-maha", "ssd-frozen", "ssd+cmer-frozen",
 FREE = ("pretrained-knn", "pretrained-maha", "ssd-frozen")
 
 def paired(d):
-    "Mean and 95% t-interval half-width of paired differences."
-    from scipy import stats
-    d = np.asarray(d, float)
-    return float(d.mean()), float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    "Mean and 95% t-interval half-width of paired differences (the library's `summarize_runs`)."
+    import pandas as pd
+    from cmg_nb.scoring import summarize_runs
+    r = summarize_runs(pd.DataFrame(dict(margin=np.asarray(d, float))), metrics=("margin",), by=[]).iloc[0]
+    return float(r["margin_mean"]), float(r["margin_ci95"])
 
 def main():
     from cmg_nb.core import CMGConfig

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_evaluation.ipynb #8a9c4184
 from __future__ import annotations
-import os, json, time, html, base64, importlib
+import json, time, html, importlib
 from functools import partial
 from pathlib import Path
 import numpy as np

@@ -15,7 +15,7 @@ from .backbones import image_backbone, projection_head
 from .text import text_encoder_for, embed_captions
 from .contrastive import contrastive_loss_from_sims
 import pandas as pd
-from .masking import matching_scores, cmer_candidates, candidate_view, localisation_report, CANDIDATE_SETS
+from .masking import matching_scores, cmer_candidates, candidate_views, localisation_report, CANDIDATE_SETS
 from .rid import rid_loss, score_mlp
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
@@ -155,6 +155,25 @@ def view_similarities(m:MatchingProjector, # E1
     return torch.einsum("td,icd->tic", m.encode_text(T), zi).amax(-1)
 
 # %% ../nbs/20_frozen.ipynb #c6660e96
+def _fit_best(model:nn.Module, batch_loss, # rows (idx) -> training loss of those rows
+              valid_loss, # () -> loss on the normal validation data
+              n:int, epochs:int, cfg:FrozenConfig, # training rows, epochs; uses lr, batch_size, seed
+              last_single:bool=True, # also step on a last batch of one row
+             )->nn.Module:
+    "Adam on cached features, shuffled with the seed; keep the epoch with the best validation loss (E1 and the RID)."
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    g, best, state = torch.Generator().manual_seed(cfg.seed), float("inf"), None
+    for _ in range(epochs):
+        model.train(); perm = torch.randperm(n, generator=g)
+        for i in range(0, n if last_single else n - 1, cfg.batch_size):
+            l = batch_loss(perm[i:i + cfg.batch_size]); opt.zero_grad(); l.backward(); opt.step()
+        model.eval()
+        with torch.no_grad(): v = valid_loss().item()
+        if v < best: best, state = v, copy.deepcopy(model.state_dict())
+    if state is not None: model.load_state_dict(state)
+    return model.eval()
+
+# %% ../nbs/20_frozen.ipynb #f2d15136
 def train_projector(Fx, # image features (N, D), or each image's view features (N, C, D)
                     T, Fv, Tv, # caption embeddings (N, d); validation features and captions, shaped as Fx and T
                     cfg:FrozenConfig)->MatchingProjector:
@@ -162,19 +181,8 @@ def train_projector(Fx, # image features (N, D), or each image's view features (
     set_seed(cfg.seed)
     Fx, T, Fv, Tv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (Fx, T, Fv, Tv))
     m = MatchingProjector(Fx.shape[-1], T.shape[1])
-    opt = torch.optim.Adam(m.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    g, best, state = torch.Generator().manual_seed(cfg.seed), float("inf"), None
     loss = lambda t, v: contrastive_loss_from_sims(view_similarities(m, t, v), cfg.tau)
-    for _ in range(cfg.match_epochs):
-        m.train(); perm = torch.randperm(len(Fx), generator=g)
-        for i in range(0, len(perm) - 1, cfg.batch_size):
-            b = perm[i:i + cfg.batch_size]
-            l = loss(T[b], Fx[b]); opt.zero_grad(); l.backward(); opt.step()
-        m.eval()
-        with torch.no_grad(): v = loss(Tv, Fv).item()
-        if v < best: best, state = v, copy.deepcopy(m.state_dict())
-    if state is not None: m.load_state_dict(state)
-    return m.eval()
+    return _fit_best(m, lambda b: loss(T[b], Fx[b]), lambda: loss(Tv, Fv), len(Fx), cfg.match_epochs, cfg, last_single=False)
 
 # %% ../nbs/20_frozen.ipynb #34733b8c
 @torch.no_grad()
@@ -217,18 +225,7 @@ def train_view_rid(FC, labels, # view features (N, C, D) of the training images 
     X, Xv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (FC, FCv))
     y, yv = (torch.as_tensor(np.asarray(a, np.int64)) for a in (labels, vlabels))
     rid = ViewRID(X.shape[-1], X.shape[1])
-    opt = torch.optim.Adam(rid.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    g, best, state = torch.Generator().manual_seed(cfg.seed), float("inf"), None
-    for _ in range(cfg.rid_epochs):
-        rid.train(); perm = torch.randperm(len(X), generator=g)
-        for i in range(0, len(X), cfg.batch_size):
-            b = perm[i:i + cfg.batch_size]
-            loss = rid_loss(rid(X[b]), y[b]); opt.zero_grad(); loss.backward(); opt.step()
-        rid.eval()
-        with torch.no_grad(): v = rid_loss(rid(Xv), yv).item()
-        if v < best: best, state = v, copy.deepcopy(rid.state_dict())
-    if state is not None: rid.load_state_dict(state)
-    return rid.eval()
+    return _fit_best(rid, lambda b: rid_loss(rid(X[b]), y[b]), lambda: rid_loss(rid(Xv), yv), len(X), cfg.rid_epochs, cfg)
 
 # %% ../nbs/20_frozen.ipynb #af331a30
 @torch.no_grad()
@@ -321,8 +318,7 @@ class FrozenCMG(Detector):
     def candidates(self)->pd.DataFrame:
         "CMER's candidate views (`cmer_candidates`); without CMER, the caption-free views of E2: the whole image and the M masks."
         c = self.config
-        if not c.cmer: return pd.concat([cmer_candidates("windows", c.n_regions, 1).iloc[:1], cmer_candidates("masks", c.n_regions)], ignore_index=True)
-        return cmer_candidates(c.candidates, c.n_regions, c.window_grid)
+        return cmer_candidates(c.candidates, c.n_regions, c.window_grid) if c.cmer else cmer_candidates("windows", c.n_regions, 1)   # g = 1: no windows
     def net(self):
         if self._net is None: self._net = frozen_backbone(self.config.backbone)[0].to(get_device(self.config.device))
         return self._net
@@ -371,12 +367,12 @@ def _cmle(self:FrozenCMG, T, cache):
 def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 @patch
-def _views(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False)->np.ndarray:
+def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False)->np.ndarray:
     "Backbone features (N, V, D) of every view of uint8 images: the whole image first, then the other candidates (cached)."
     c, cands, net = self.config, self.candidates(), self.net()
     rest = cands.index[cands.kind != "whole"].tolist()
     F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats, progress)
-    tf = lambda b: torch.stack([candidate_view(b, cands.iloc[k], c.mask_mode, c.soft_scale) for k in rest], 1).flatten(0, 1)
+    tf = lambda b: candidate_views(b, cands, rest, c.mask_mode, c.soft_scale).flatten(0, 1)
     sig = fingerprint(cands.to_numpy().astype(str).tolist(), c.mask_mode, c.soft_scale)
     FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)))
     return np.concatenate([F0[:, None], FR.reshape(len(u8), len(rest), -1)], 1)
@@ -399,7 +395,7 @@ def _chunks(self:FrozenCMG, images, chunk:int=256):
     cache = self._cache if isinstance(images, CaptionedImages) else None     # a data set may be scored again; a folder of files is not kept
     for x in ImageChunks(images, c.image_size, chunk):
         u8 = _to_u8(x)                                                       # exact: the chunks come from uint8 images
-        yield self._choose(self._views(u8, cache)) if c.cmer else (np.zeros(len(u8), np.int64), cached_features(cache, self.net(), c.backbone, u8))
+        yield self._choose(self._view_features(u8, cache)) if c.cmer else (np.zeros(len(u8), np.int64), cached_features(cache, self.net(), c.backbone, u8))
 
 @patch
 def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
@@ -434,7 +430,7 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
     x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
     say = print if progress else (lambda *a: None)
     if c.head:
-        V, Vv = self._views(x, cache, stats, progress), self._views(xv, cache, stats, progress)
+        V, Vv = self._view_features(x, cache, stats, progress), self._view_features(xv, cache, stats, progress)
         T = Tv = None
         if c.cmer or c.cmle: T, Tv = self._text(train, valid, cache)
         anchor, off = None, int(c.candidates == "masks")

@@ -11,11 +11,11 @@ import torch, torch.nn.functional as F
 from .core import CMGConfig
 
 # %% auto #0
-__all__ = ['MASK_MODES', 'CANDIDATE_SETS', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores',
-           'eq2_printed_scores', 'candidate_scores', 'best_masks', 'mask_images', 'region_object_overlap',
-           'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks', 'candidate_view',
-           'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report', 'plot_choices',
-           'dcor_matrix']
+__all__ = ['MASK_MODES', 'CANDIDATE_SETS', 'grid_edges', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates',
+           'matching_scores', 'eq2_printed_scores', 'candidate_scores', 'best_masks', 'mask_images',
+           'region_object_overlap', 'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks',
+           'candidate_view', 'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report',
+           'plot_choices', 'dcor_matrix']
 
 # %% ../nbs/05_masking.ipynb #cee30c82
 def _grid_side(m:int)->int:
@@ -23,6 +23,10 @@ def _grid_side(m:int)->int:
     r = math.isqrt(m) if isinstance(m, (int, np.integer)) and m > 0 else 0
     if r < 1 or r * r != m: raise ValueError(f"the number of regions must be a square number (4 = 2x2, 9 = 3x3), got {m}")
     return r
+
+def grid_edges(n:int, r:int)->np.ndarray:
+    "The r + 1 grid lines of a side of n pixels, rounded to whole pixels (shared by masks and windows)."
+    return np.rint(np.linspace(0, n, r + 1)).astype(int)
 
 # %% ../nbs/05_masking.ipynb #bb28b827
 def grid_masks(h:int, # image height
@@ -32,7 +36,7 @@ def grid_masks(h:int, # image height
     "Boolean masks (m, h, w) of an r x r grid (row-major) that tile the image exactly once."
     r = _grid_side(m)
     if r > h or r > w: raise ValueError(f"a {r}x{r} grid does not fit a {h}x{w} image")
-    ys, xs = np.rint(np.linspace(0, h, r + 1)).astype(int), np.rint(np.linspace(0, w, r + 1)).astype(int)
+    ys, xs = grid_edges(h, r), grid_edges(w, r)
     out = torch.zeros(m, h, w, dtype=torch.bool)
     for a in range(r):
         for b in range(r): out[a * r + b, ys[a]:ys[a+1], xs[b]:xs[b+1]] = True
@@ -188,7 +192,7 @@ def cmer_candidates(kind:str="windows", # "windows" (whole image, the M masks, w
 def pixel_box(row, # a row of `cmer_candidates` (kind 'whole' or 'window')
               h:int, w:int)->tuple:
     "The candidate's window in pixels (y0, x0, y1, x1) of an h x w image, on the grid lines of `grid_masks`."
-    ys, xs = np.rint(np.linspace(0, h, row.grid + 1)).astype(int), np.rint(np.linspace(0, w, row.grid + 1)).astype(int)
+    ys, xs = grid_edges(h, row.grid), grid_edges(w, row.grid)
     return int(ys[row.r0]), int(xs[row.c0]), int(ys[row.r1]), int(xs[row.c1])
 
 # %% ../nbs/05_masking.ipynb #bfff1d20
