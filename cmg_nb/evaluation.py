@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_evaluation.ipynb #8a9c4184
 from __future__ import annotations
-import json, time, html, importlib
+import json, time, html, importlib, dataclasses
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -22,7 +22,7 @@ from .masking import chosen_views
 __all__ = ['METHOD_MODULES', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'FIGURE_CAPTIONS', 'available_methods',
            'make_detector', 'load_detector', 'threshold_metrics', 'run_methods', 'results_json', 'results_table',
            'plot_roc', 'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo',
-           'margin_line', 'verdict']
+           'margin_line', 'verdict', 'settings_table']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
 METHOD_MODULES = ("cmg_nb.baselines", "cmg_nb.pretrained", "cmg_nb.zeroshot", "cmg_nb.frozen")   # they register their detectors
@@ -217,7 +217,8 @@ def demo(out:str|Path="cmg-demo", # report folder
         _savefig(plot_tsne({m: models[(m, s0)].features(split.test) for m in tm}, split.test.groups), out / "tsne.png")
         figs.append("tsne.png")
     table = results_table(res)
-    summary = dict(results=res, seconds=round(time.time() - t0, 1), config=cfg.to_dict(), n_images=n_images,
+    summary = dict(results=res, seconds=round(time.time() - t0, 1), config=cfg.to_dict(), n_images=n_images,   # config: what from-scratch methods read
+                   settings={m: json.loads(json.dumps(dataclasses.asdict(models[(m, s0)].config))) for m in methods},
                    normal_groups=list(normal_groups), split=dict(train=len(split.train), valid=len(split.valid), test=len(split.test),
                    anomalies=int(split.test_labels.sum())), figures=figs)
     pair = _comparison(res)
@@ -267,6 +268,17 @@ FIGURE_CAPTIONS = {
     "tsne.png": "t-SNE of test features (seed 0), one colour per group: CMG should gather each normal group more tightly than the caption-free features.",
 }
 
+# %% ../nbs/11_evaluation.ipynb #a1f0c2d2
+def settings_table(settings:dict, # {method: its fitted model's settings (`asdict(model.config)`)}
+                  )->str:
+    "The settings all methods share (one line each), then a table of those that differ, one column per method."
+    keys = list(dict.fromkeys(k for s in settings.values() for k in s))
+    val = lambda m, k: json.dumps(settings[m].get(k, "(not a setting)"))
+    same = [k for k in keys if len({val(m, k) for m in settings}) == 1]
+    diff = pd.DataFrame({m: {k: val(m, k) for k in keys if k not in same} for m in settings})
+    lines = [f"{k}: {val(next(iter(settings)), k)}" for k in same]
+    return "\n".join(["shared by every method:"] + lines + (["", "differing:", diff.to_string()] if len(diff) else []))
+
 # %% ../nbs/11_evaluation.ipynb #c20e2622
 def _write_report(out:Path, table:str, summary:dict):
     atomic_write_text(out / "results.json", json.dumps(summary["results"], indent=2))
@@ -284,5 +296,5 @@ test {summary['split']['test']} ({summary['split']['anomalies']} anomalies). Mod
 Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
 {"".join(f"<p>{html.escape(margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
-{loc_html}{imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(summary['config'], indent=1))}</pre></body></html>"""
+{loc_html}{imgs}<h2>Settings of each method (its fitted model's)</h2><pre>{html.escape(settings_table(summary['settings']))}</pre></body></html>"""
     atomic_write_text(out / "report.html", page)

@@ -72,3 +72,24 @@ def test_fig5_saved_matrices():
     for k in ("plain", "bias_corrected"):
         a = np.asarray(f[k]); assert a.shape == (8, 8) and np.allclose(a, a.T) and np.allclose(np.diag(a), 1)
     assert f["chance"] == 1 / f["settings"]["n_regions"] and f["settings"]["n_train"] == 2000 and f["n"] == 200
+
+def test_summary_table_matches_saved_results():
+    "Every figure in the page's summary table is recomputed from the saved CSVs (mean over seeds; ± the 95% t-interval of `summarize_runs`)."
+    from cmg_nb.scoring import summarize_runs
+    cell = next("".join(c["source"]) for c in json.loads(NB.read_text())["cells"] if "What the saved run shows" in "".join(c["source"]))
+    row = lambda name: next(l for l in cell.splitlines() if l.startswith(f"| {name}"))
+    csv = lambda n: pd.read_csv(RESULTS/n)
+    pm = lambda df, metric, by, key, d=3: "{:.{d}f} ± {:.{d}f}".format(*summarize_runs(df, metrics=(metric,), by=by).loc[key, [f"{metric}_mean", f"{metric}_ci95"]], d=d)
+    f1 = csv("fig1_modality.csv").query("dataset == 'shape'").groupby("modality").linear_accuracy.mean()
+    assert f"text {f1['text: minilm']:.2f}, pixels {f1['image: pixels']:.2f}, SSD features {f1['image: SSD encoder']:.2f}" in row("Fig. 1")
+    e = csv("entropy.csv")
+    assert f"CMER masks {pm(e, 'drop', 'variant', 'CMER mask', 2)} nats, random masks {pm(e, 'drop', 'variant', 'random mask', 2)} nats" in row("Eq. 4")
+    f8 = csv("fig8_rid_curve.csv"); acc = f8.groupby("epoch").accuracy.mean()
+    assert f"{acc.iloc[0]:.2f} after epoch 1, {acc.iloc[1:].min():.2f}–{acc.iloc[1:].max():.2f} later" in row("Fig. 8")
+    assert f"chance {f8.chance.iloc[0]:.2f}, most frequent region {f8.groupby('seed').majority.first().mean():.2f}" in row("Fig. 8")
+    f9 = csv("fig9_mask_modes.csv")
+    assert f"hard {pm(f9, 'auroc', 'mask_mode', 'hard')}, soft {pm(f9, 'auroc', 'mask_mode', 'soft')}" in row("Fig. 9")
+    s = csv("fig6_silhouette.csv").groupby("method").silhouette.mean()
+    assert f"SSD {s['ssd']:.3f}, CMG {s['cmg']:.3f}".replace("-", "−") in row("Fig. 6")
+    f7 = csv("fig7_guidance.csv")
+    assert ", ".join(f"{k} {pm(f7, 'auroc', 'guidance', g)}" for k, g in [("SSD", "SSD (none)"), ("MSE", "MSE"), ("CMLE", "CMLE")]) in row("Fig. 7")

@@ -117,3 +117,8 @@ def test_demo_new_methods_on_embedded_scenes(tmp_path):
     res = json.loads((tmp_path / "d/results.json").read_text())
     assert list(res) == ["ssd", "pretrained-maha", "zero-shot"]
     assert "pretrained-maha" in (tmp_path / "d/report.html").read_text()
+    settings = json.loads((tmp_path / "d/summary.json").read_text())["settings"]   # each method's own, not the from-scratch config
+    assert (settings["ssd"]["backbone"], settings["pretrained-maha"]["backbone"]) == ("convnet", "mobilenet_v2_imagenet")
+    assert (settings["ssd"]["image_size"], settings["pretrained-maha"]["image_size"]) == (int(TINY[TINY.index("--image-size") + 1]), 96)
+    page = (tmp_path / "d/report.html").read_text().split("Settings of each method")[1]
+    assert "differing:" in page and "mobilenet_v2_imagenet" in page and "convnet" in page
