@@ -13,6 +13,7 @@ import json, os, time, datetime, warnings
 from pathlib import Path
 warnings.filterwarnings("ignore")
 import numpy as np
+from cmg_nb.io import atomic_write_text
 from scipy import stats
 
 OUT = Path(__file__).resolve().parents[1] / "nbs" / "results" / "eq13_ablation.json"
@@ -47,7 +48,7 @@ def main():
                summary={a: dict(auroc_mean=float(np.mean(v)), auroc_ci95_tasks=ci(v), per_task=dict(zip(OPENCLIPART_TASKS, map(float, v)))) for a, v in per.items()},
                divided_minus_plain=dict(mean=float(d.mean()), paired_ci95=ci(d), n_pairs=len(d)),
                seconds=round(time.time() - t0, 1), date=datetime.date.today().isoformat(), load_average=round(os.getloadavg()[0], 1))
-    tmp = OUT.with_suffix(".tmp"); tmp.write_text(json.dumps(res, indent=1) + "\n"); os.replace(tmp, OUT)
+    atomic_write_text(OUT, json.dumps(res, indent=1) + "\n")
     print(json.dumps(res["summary"], indent=1), res["divided_minus_plain"], f"wrote {OUT}")
 
 if __name__ == "__main__": main()

@@ -11,6 +11,7 @@ import os, json, time, datetime, warnings
 from pathlib import Path
 warnings.filterwarnings("ignore")
 import numpy as np
+from cmg_nb.io import atomic_write_text
 import torch
 from cmg_nb.core import CMGConfig, set_seed
 from cmg_nb.data import to_float_tensor
@@ -52,7 +53,7 @@ def main():
                paper=dict(raw_image_noise=0.21, masked_image_noise=0.17),
                seconds=round(time.time() - t0, 1), date=datetime.date.today().isoformat())
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp"); tmp.write_text(json.dumps(res, indent=1) + "\n"); os.replace(tmp, OUT)
+    atomic_write_text(OUT, json.dumps(res, indent=1) + "\n")
     print(f"wrote {OUT} in {res['seconds']:.0f} s")
 
 if __name__ == "__main__": main()

@@ -7,10 +7,11 @@ the full RID), CMG, seeds 0-2, on `make_scenes(1200, size=64, seed=1234)` split 
 
     python bench/fig9_rid_arms.py
 """
-import os, warnings
+import warnings
 from pathlib import Path
 warnings.filterwarnings("ignore")
 from cmg_nb.core import CMGConfig
+from cmg_nb.io import atomic_write
 from cmg_nb.data import one_class_split
 from cmg_nb.scenes import make_scenes
 from cmg_nb.evaluation import DEMO_CONFIG
@@ -22,7 +23,7 @@ def main():
     FULL = CMGConfig(**{**DEMO_CONFIG, "text_encoder": "minilm", "rid_input": "matching", "n_regions": 4})
     split = one_class_split(make_scenes(1200, size=64, seed=1234), ["circle", "square", "triangle", "diamond"], seed=0)
     df = rid_arm_study(split, FULL, seeds=(0, 1, 2))
-    tmp = OUT.with_suffix(".tmp"); df.to_csv(tmp, index=False); os.replace(tmp, OUT)
+    atomic_write(OUT, lambda t: df.to_csv(t, index=False))
     print(df[["arm", "seed", "auroc", "rid_valid_accuracy"]].to_string()); print(f"wrote {OUT}")
 
 if __name__ == "__main__": main()

@@ -10,6 +10,7 @@ Targets: fit <= 120 s and <= 2x the floor (one bare backbone pass over every ima
 import argparse, json, os, resource, sys, tempfile, time
 from pathlib import Path
 import numpy as np
+from cmg_nb.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,7 @@ def main():
     print(json.dumps(res, indent=1))
     out = Path(a.out); old = json.loads(out.read_text()) if out.is_file() else {}
     old[f"n{a.n}"] = res
-    tmp = out.with_suffix(".tmp"); tmp.write_text(json.dumps(old, indent=1)); os.replace(tmp, out)
+    atomic_write_text(out, json.dumps(old, indent=1))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,6 +14,7 @@ settings (`DEMO_CONFIG`). Nothing is chosen on the test sets.
 import argparse, json, os, sys, time, platform
 from pathlib import Path
 import numpy as np
+from cmg_nb.io import atomic_write_text
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ def main():
     print("\n" + benchmark_lines(res))
     if not a.quick:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(a.out).with_suffix(".tmp"); tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, a.out)
+        atomic_write_text(a.out, json.dumps(res, indent=1))
         print(f"wrote {a.out} ({res['seconds']} s)")
 
 if __name__ == "__main__":

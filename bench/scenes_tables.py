@@ -21,6 +21,7 @@ import argparse, os, json, time, datetime, warnings, tempfile
 from pathlib import Path
 warnings.filterwarnings("ignore")
 import numpy as np
+from cmg_nb.io import atomic_write_text
 import torch
 from cmg_nb.core import CMGConfig
 from cmg_nb.data import one_class_split
@@ -28,7 +29,7 @@ from cmg_nb.scenes import make_scenes
 from cmg_nb.evaluation import DEMO_CONFIG, run_methods, demo, CPU_DEMO_METHODS
 from cmg_nb.experiments import experiment_results, auroc_per_epoch
 from cmg_nb.masking import best_masks
-from cmg_nb.pipeline import as_image_tensor, _caption_embeddings
+from cmg_nb.pipeline import as_image_tensor, caption_embeddings
 
 RESULTS = Path(os.environ.get("CMG_RESULTS", Path(__file__).resolve().parents[1] / "nbs" / "results"))   # CMG_RESULTS: write elsewhere
 NORMAL = ["circle", "square", "triangle", "diamond"]
@@ -40,13 +41,13 @@ def machine()->str:
             f"{os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), no GPU")
 
 def write(name:str, d:dict):
-    p = RESULTS / name; tmp = p.with_suffix(".tmp"); tmp.write_text(json.dumps(d, indent=1) + "\n"); os.replace(tmp, p)
+    p = atomic_write_text(RESULTS / name, json.dumps(d, indent=1) + "\n")
     print(f"wrote {p}", flush=True)
 
 def rid_record(det, split, cfg)->dict:
     "RID accuracy on the normal validation images beside 1/M and the majority-region rates (no test data)."
     xv = as_image_tensor(split.valid, cfg.image_size)
-    Tv = _caption_embeddings(split.train, split.valid, cfg)["Tv"]
+    Tv = caption_embeddings(split.train, split.valid, cfg.text_encoder)["Tv"]
     lv = best_masks(det.matching_, xv, Tv, cfg)                         # CMER's labels of the validation images (Eq. 2)
     lt = np.asarray(det.info_["train_labels"])
     mode = int(np.bincount(lt, minlength=cfg.n_regions).argmax())

@@ -28,3 +28,14 @@ def test_wheel_carries_the_license_and_the_tested_python(tmp_path):
         meta = email.message_from_bytes(z.read(next(n for n in names if n.endswith("METADATA"))))
     assert meta["Requires-Python"] == ">=3.10"
     assert sys.version_info >= (3, 10)
+
+def test_bench_scripts_import_names_that_exist():
+    "Every `from cmg_nb.X import a, b` in bench/ names something the package has (a rename once broke bench/scenes_tables.py unseen)."
+    import ast, importlib
+    missing = []
+    for f in sorted((ROOT / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cmg_nb"):
+                mod = importlib.import_module(node.module)
+                missing += [f"{f.name}: {node.module}.{a.name}" for a in node.names if not hasattr(mod, a.name)]
+    assert not missing, missing
