@@ -425,7 +425,7 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         progress:bool=True)->FrozenCMG:
     "Algorithm 1 on frozen features (see above); sets the scorers and `offset_`."
     c, t0, stats = self.config, time.time(), {}
-    train, valid = normal_valid(train, valid, c.val_frac, c.seed)
+    train, valid = normal_valid(train, valid, c.val_frac, c.seed, captions=self.method if c.cmer or c.cmle else None)   # caption-free: plain images will do
     cache = self._cache = stage_cache if stage_cache is not None else {}
     x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
     say = print if progress else (lambda *a: None)
