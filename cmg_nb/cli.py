@@ -220,15 +220,10 @@ def _png_names(paths)->list:
 
 # %% ../nbs/12_cli.ipynb #6a6acc4a
 def _read_chunk(paths, on_error:str, say)->tuple:
-    "(images, kept paths) of one chunk: a bad file raises `ImageReadError`, or is named on stderr and skipped."
-    from cmg_nb.data import ImageReadError, read_image
-    ims, kept = [], []
-    for p in paths:
-        try: ims.append(read_image(p)); kept.append(p)
-        except ImageReadError as e:
-            if on_error == "raise": raise
-            say(f"cmg: skipped {p}: {e}")
-    return ims, kept
+    "(images, kept paths) of one chunk: a bad file raises `ImageReadError`, or is named on stderr and skipped (`read_images`, as `predict` does)."
+    from cmg_nb.detector import read_images
+    ims, kept = read_images(paths, on_error, lambda m: say(f"cmg: {m}"))
+    return ims, [paths[i] for i in kept]
 
 # %% ../nbs/12_cli.ipynb #84220f8b
 def _shrink(im:np.ndarray, side:int=512)->np.ndarray:

@@ -12,12 +12,12 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.base import BaseEstimator, OutlierMixin
 import sklearn.exceptions
 from PIL import Image
-from .data import CaptionedImages, read_image, resize_image, to_float_tensor, image_files
+from .data import CaptionedImages, ImageReadError, read_image, resize_image, to_float_tensor, image_files
 from .io import atomic_torch_save, atomic_write_json
 
 # %% auto #0
-__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_model_file', 'KNNScorer',
-           'make_scorer', 'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor',
+__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_images', 'read_model_file',
+           'KNNScorer', 'make_scorer', 'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor',
            'ImageChunks', 'fingerprint', 'Stages', 'normal_valid']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
@@ -51,24 +51,57 @@ class Detector(OutlierMixin, BaseEstimator):
 from fastcore.basics import patch
 
 @patch
-def score_samples(self:Detector, images)->np.ndarray:
+def score_samples(self:Detector, images, on_error:str="raise", # "skip": an unreadable file scores NaN, with a warning naming it
+                 )->np.ndarray:
     "scikit-learn's convention: higher = more normal (the negative of `anomaly_score`)."
-    return -self.anomaly_score(images)
+    return -self._scores(images, on_error)
+
+# %% ../nbs/09a_detector.ipynb #f6b5dac6
+def read_images(paths, # image files
+                on_error:str="raise", # "raise" on an unreadable file, or "skip" it
+                say=None, # how a skipped file is reported (default: a warning); `cmg score` prints it
+               )->tuple:
+    "(images, indices read): every file read; an unreadable one raises `ImageReadError`, or is named by `say` and skipped."
+    if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    say, ims, kept = say or (lambda m: warnings.warn(m, stacklevel=4)), [], []
+    for i, p in enumerate(paths):
+        try: ims.append(read_image(p)); kept.append(i)
+        except ImageReadError as e:
+            if on_error == "raise": raise
+            say(f"skipped {p}: {e}")
+    return ims, kept
+
+# %% ../nbs/09a_detector.ipynb #07c6ebd7
+@patch
+def _scores(self:Detector, images, on_error:str="raise")->np.ndarray:
+    "`anomaly_score(images)`; with `on_error='skip'`, an unreadable file scores NaN (each is named in a warning)."
+    if on_error == "raise": return self.anomaly_score(images)
+    if on_error != "skip": raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    items = image_items(images)
+    if isinstance(items, (CaptionedImages, torch.Tensor, np.ndarray)): return self.anomaly_score(images)   # nothing to read
+    files = [i for i, x in enumerate(items) if isinstance(x, (str, Path))]
+    ims, read = read_images([items[i] for i in files], on_error)
+    got = {files[k]: im for k, im in zip(read, ims)}
+    keep = [i for i in range(len(items)) if i in got or i not in set(files)]
+    out = np.full(len(items), np.nan)
+    if keep: out[keep] = self.anomaly_score([got.get(i, items[i]) for i in keep])
+    return out
 
 # %% ../nbs/09a_detector.ipynb #78a52060
 @patch
-def decision_function(self:Detector, images)->np.ndarray:
+def decision_function(self:Detector, images, on_error:str="raise")->np.ndarray:
     "`score_samples - offset_`: negative = anomalous at the fitted threshold."
-    self._check_fitted(); return self.score_samples(images) - self.offset_
+    self._check_fitted(); return self.score_samples(images, on_error) - self.offset_
 
 # %% ../nbs/09a_detector.ipynb #ff15a6bf
 @patch
 def predict(self:Detector, images, threshold:float|None=None, # an anomaly score above which an image is an anomaly; None = `-offset_`
+            on_error:str="raise", # "skip": an unreadable file is named in a warning and gets 0
            )->np.ndarray:
-    "+1 for normal, -1 for anomaly (scikit-learn's outlier convention)."
+    "+1 for normal, -1 for anomaly (scikit-learn's outlier convention); 0 for a file skipped with `on_error='skip'`."
     self._check_fitted()
-    thr = -self.offset_ if threshold is None else float(threshold)
-    return np.where(self.anomaly_score(images) > thr, -1, 1)
+    thr, a = -self.offset_ if threshold is None else float(threshold), self._scores(images, on_error)
+    return np.where(np.isnan(a), 0, np.where(a > thr, -1, 1))
 
 # %% ../nbs/09a_detector.ipynb #e16b5243
 MIN_VALID = 20   # fewer normal validation images than this: the threshold is a rough guess, and `fit` warns
