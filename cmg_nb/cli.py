@@ -276,21 +276,34 @@ def _check_score_args(args):
     if args.heatmap: check_writable(args.heatmap, folder=True, what="--heatmap")
     if args.out: check_writable(args.out, what="--out")
 
+# %% ../nbs/12_cli.ipynb #4bc0dcf1
+def _stderr_bar(it, show:bool):
+    "`it` with a fastprogress bar (as `fit` shows) drawn on stderr, since stdout carries `cmg score`'s rows; `it` itself if not `show`."
+    if not show: yield from it; return
+    import contextlib
+    from fastprogress.fastprogress import progress_bar
+    with contextlib.redirect_stdout(sys.stderr): pb = iter(progress_bar(it))   # it draws when made
+    while True:
+        with contextlib.redirect_stdout(sys.stderr):                 # only the bar's own updates
+            try: x = next(pb)
+            except StopIteration: return
+        yield x
+
 # %% ../nbs/12_cli.ipynb #d073fc38
 def cmd_score(args)->int:
     from cmg_nb.evaluation import load_detector
-    from tqdm.auto import tqdm
     _check_score_args(args)
     det = load_detector(args.model)
     if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     paths = _image_paths(args.images, args.recursive)
     names = dict(zip(map(str, paths), _png_names(paths)))
     thr = -det.offset_ if args.threshold is None else args.threshold
-    say = lambda m: print(m, file=sys.stderr, flush=True)
+    chunks = range(0, len(paths), args.chunk)
+    shown = not args.quiet and sys.stderr.isatty() and len(chunks) > 1   # fastprogress, as fit's bars; on stderr (the rows own stdout)
+    say = lambda m: print(("\n" if shown else "") + m, file=sys.stderr, flush=True)   # a message starts a line of its own, not the bar's
     out, ok, n_skipped = _Rows(args.out, args.json, bool(args.heatmap)), False, 0
     try:
-        bar = tqdm(total=len(paths), unit="img", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
-        for i in range(0, len(paths), args.chunk):
+        for i in _stderr_bar(chunks, shown):
             ims, kept = _read_chunk(paths[i:i + args.chunk], args.on_error, say)
             n_skipped += len(paths[i:i + args.chunk]) - len(kept)
             a = det.anomaly_score(ims) if ims else []
@@ -301,8 +314,7 @@ def cmd_score(args)->int:
             if args.heatmap and ims:
                 try: _write_heatmaps(det, ims, rows, Path(args.heatmap), args.grid)
                 except OSError as e: raise CMGError(f"cannot write a heatmap into {args.heatmap} ({e}); the {len(out.rows)} score(s) before it are written") from None
-            bar.update(len(paths[i:i + args.chunk]))
-        bar.close(); ok = True
+        ok = True
     finally: out.close(ok, threshold=thr)
     if args.heatmap: say(f"wrote {len(out.rows)} heatmap(s) ({args.grid}x{args.grid} regions, PNG + .npy) to {args.heatmap}")
     if n_skipped: say(f"cmg: scored {len(out.rows)} image(s), skipped {n_skipped} unreadable")

@@ -18,7 +18,7 @@ from .io import atomic_torch_save, atomic_write_json
 # %% auto #0
 __all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_images', 'read_model_file',
            'KNNScorer', 'make_scorer', 'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor',
-           'ImageChunks', 'fingerprint', 'Stages', 'normal_valid']
+           'ImageChunks', 'fingerprint', 'Stages', 'normal_valid', 'stage_log']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
 class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
@@ -439,3 +439,21 @@ def normal_valid(train:CaptionedImages, valid:CaptionedImages|None, val_frac:flo
         train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
     if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
     return train, valid
+
+# %% ../nbs/09a_detector.ipynb #29e8acf9
+import contextlib, sys, time
+
+@contextlib.contextmanager
+def stage_log(name:str, # the detector, e.g. "cmg-frozen"
+              stage:str, # the stage, e.g. "views"
+              show:bool=True, # False: silent (the caller's `progress=False`)
+              **counts, # what the stage works on, e.g. images=120
+             ):
+    "One line when a stage of `fit` starts and one when it ends (counts, seconds), printed where no bar shows it: output redirected to a file."
+    from cmg_nb.io import interactive
+    on = show and not interactive()
+    what = "".join(f" {v} {k}" for k, v in counts.items())
+    if on: print(f"[{name}] {stage}:{what} ...", flush=True)
+    t0 = time.time()
+    yield
+    if on: print(f"[{name}] {stage}: done in {time.time() - t0:.1f}s", flush=True)

@@ -29,6 +29,14 @@ def test_version_imports_nothing_heavy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "", (r.stdout, r.stderr)
 
+def test_score_progress_is_fastprogress_on_stderr(capsys):
+    "One progress system (fastprogress, as fit's), drawn on stderr: stdout carries `cmg score`'s rows (issue 24)."
+    import inspect, cmg_nb.cli as cli
+    assert "tqdm" not in inspect.getsource(cli)
+    assert list(cli._stderr_bar(range(3), True)) == [0, 1, 2]
+    out, err = capsys.readouterr()
+    assert out == "" and "3/3" in err
+
 def test_every_flag_has_help():
     "Every flag of every sub-command says what it does (`-q`, `--split-seed`, ... had no help)."
     import argparse

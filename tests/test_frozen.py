@@ -168,3 +168,10 @@ def test_caption_free_fit_plain_images(split, name):
 def test_captioned_fit_plain_images_one_line(split):
     with pytest.raises(ValueError, match="cmg-frozen learns from captions: fit it on CaptionedImages"):
         frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train.to_array(32), progress=False)
+
+def test_fit_logs_each_stage_when_redirected(split, capsys):
+    "Output to a file (not a terminal): one line as each stage of fit starts and ends (issue 24: silent stages)."
+    frozen_method("ssd-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=True)
+    out = capsys.readouterr().out
+    for stage in ("views", "head"):
+        assert f"[ssd-frozen] {stage}:" in out and f"[ssd-frozen] {stage}: done in" in out, out
