@@ -6,16 +6,13 @@
 from __future__ import annotations
 import sys, os, argparse, time, json, math, warnings, tempfile, shutil
 from pathlib import Path
+from dataclasses import fields
 import numpy as np
+from .core import CMGConfig, METHODS
 # third-party deprecation chatter is not for the user of a command line
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-from fastai.torch_core import rank_distrib
-from .data import show_items, ImageReadError, one_class_split, image_files, read_image, resize_image
-from .scenes import make_scenes
-from dataclasses import fields
-from .core import CMGConfig, METHODS
-from .io import atomic_write_json, atomic_write_text, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
-from .loaders import LOADERS, load_data
+# torch, fastai, scikit-learn and the method modules are imported inside the commands that use them, after argparse
+# has parsed: `cmg --help` and `cmg --version` answer at once (`tests/test_cli.py` checks that nothing heavy is imported)
 
 # %% auto #0
 __all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score', 'threshold_table', 'cmd_evaluate',
@@ -25,14 +22,24 @@ __all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 
 class CMGError(Exception):
     "An error in the user's input, reported by `cmg` as one line."
 
-_USER_ERRORS = (CMGError, ValueError, FileNotFoundError, ImageReadError, NotADirectoryError, PermissionError, OutputError)
+def _user_errors()->tuple:
+    "The exceptions `cmg` reports as one line (imported when a command fails, not before parsing)."
+    from cmg_nb.data import ImageReadError
+    from cmg_nb.io import OutputError
+    return (CMGError, ValueError, FileNotFoundError, ImageReadError, NotADirectoryError, PermissionError, OutputError)
 
 # %% ../nbs/12_cli.ipynb #985cf103
-# the formats' registry is `01c_loaders`'s `LOADERS`; `load_data` reads a folder by format name (one-line errors)
+# the formats' registry is `01c_loaders`'s `LOADERS`; `load_data` reads a folder by format name (one-line errors).
+# `--format`'s choices are its built-in names, written out so that building the parser imports no loader (checked below)
+_FORMATS = ("folder", "ucm", "wikipedia", "class-coco", "openclipart")
 
 # %% ../nbs/12_cli.ipynb #6abf9f9b
 def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12, seed:int=0)->Path:
     "Write `tour.png` and `summary.json` describing the embedded scenes (or the data at `data`) into `out`."
+    from cmg_nb.io import atomic_savefig, atomic_write_json, check_writable
+    from cmg_nb.data import show_items
+    from cmg_nb.loaders import load_data
+    from cmg_nb.scenes import make_scenes
     import matplotlib; matplotlib.use("Agg")
     if n < 1: raise CMGError(f"-n must be >= 1, got {n}")
     out = check_writable(out, folder=True, what="--out")
@@ -156,6 +163,7 @@ def _fit_detector(args, train):
 # %% ../nbs/12_cli.ipynb #44ad684d
 def _check_fit_args(args):
     "Everything about `cmg fit`'s arguments that can be checked before the data is read."
+    from cmg_nb.io import check_writable
     args.method = args.method or default_method()
     _methods(args.method)
     if args.method not in METHODS:
@@ -178,6 +186,8 @@ def _check_fit_args(args):
 
 # %% ../nbs/12_cli.ipynb #115a6801
 def cmd_fit(args)->int:
+    from fastai.torch_core import rank_distrib
+    from cmg_nb.loaders import load_data
     args.method = args.method or default_method()
     if _print_config(args, config_from_args(args, METHODS.get(args.method))): return 0
     out = Path(args.out)
@@ -193,6 +203,7 @@ def cmd_fit(args)->int:
 # %% ../nbs/12_cli.ipynb #8ff15bc3
 def _image_paths(items, recursive:bool=False)->list:
     "Paths as given; a folder stands for its image files (natural order)."
+    from cmg_nb.data import image_files
     out = []
     for p in map(Path, items):
         out += image_files(p, recursive) if p.is_dir() else [p]
@@ -209,23 +220,21 @@ def _png_names(paths)->list:
 
 # %% ../nbs/12_cli.ipynb #6a6acc4a
 def _read_chunk(paths, on_error:str, say)->tuple:
-    "(images, kept paths) of one chunk: a bad file raises `ImageReadError`, or is named on stderr and skipped."
-    ims, kept = [], []
-    for p in paths:
-        try: ims.append(read_image(p)); kept.append(p)
-        except ImageReadError as e:
-            if on_error == "raise": raise
-            say(f"cmg: skipped {p}: {e}")
-    return ims, kept
+    "(images, kept paths) of one chunk: a bad file raises `ImageReadError`, or is named on stderr and skipped (`read_images`, as `predict` does)."
+    from cmg_nb.detector import read_images
+    ims, kept = read_images(paths, on_error, lambda m: say(f"cmg: {m}"))
+    return ims, [paths[i] for i in kept]
 
 # %% ../nbs/12_cli.ipynb #84220f8b
 def _shrink(im:np.ndarray, side:int=512)->np.ndarray:
     "The image as the model sees it (the resize policy of `01_data`: a square), at most `side` pixels, for the heatmap pass."
+    from cmg_nb.data import resize_image
     return resize_image(im, min(side, max(im.shape[:2])))
 
 # %% ../nbs/12_cli.ipynb #22cb85e9
 def _write_heatmaps(det, ims, rows, heat:Path, grid:int):
     "One heatmap PNG (the map over the image) and its raw `.npy` per image of a chunk."
+    from cmg_nb.io import atomic_savefig, atomic_write
     import matplotlib; matplotlib.use("Agg")
     from cmg_nb.explain import plot_heatmap, region_contributions
     small = [_shrink(im) for im in ims]
@@ -251,6 +260,7 @@ class _Rows:
         self.rows += rows
         if not self.as_json: self.w.writerows([{**r, "anomaly_score": f"{r['anomaly_score']:.6g}"} for r in rows]); self.fh.flush()
     def close(self, ok:bool, **extra):
+        from cmg_nb.io import atomic_write
         if self.as_json and ok: self.fh.write(json.dumps(dict(**extra, results=self.rows), indent=2) + "\n")
         if self.tmp is None: return
         self.fh.close()
@@ -259,27 +269,41 @@ class _Rows:
 # %% ../nbs/12_cli.ipynb #53d60eee
 def _check_score_args(args):
     "Everything about `cmg score`'s arguments that can be checked before a model is loaded."
+    from cmg_nb.io import check_writable
     if args.threshold is not None and not math.isfinite(args.threshold): raise CMGError(f"--threshold must be a finite number, got {args.threshold}")
     if args.grid < 1: raise CMGError(f"--grid must be >= 1, got {args.grid}")
     if args.chunk < 1: raise CMGError(f"--chunk must be >= 1, got {args.chunk}")
     if args.heatmap: check_writable(args.heatmap, folder=True, what="--heatmap")
     if args.out: check_writable(args.out, what="--out")
 
+# %% ../nbs/12_cli.ipynb #4bc0dcf1
+def _stderr_bar(it, show:bool):
+    "`it` with a fastprogress bar (as `fit` shows) drawn on stderr, since stdout carries `cmg score`'s rows; `it` itself if not `show`."
+    if not show: yield from it; return
+    import contextlib
+    from fastprogress.fastprogress import progress_bar
+    with contextlib.redirect_stdout(sys.stderr): pb = iter(progress_bar(it))   # it draws when made
+    while True:
+        with contextlib.redirect_stdout(sys.stderr):                 # only the bar's own updates
+            try: x = next(pb)
+            except StopIteration: return
+        yield x
+
 # %% ../nbs/12_cli.ipynb #d073fc38
 def cmd_score(args)->int:
     from cmg_nb.evaluation import load_detector
-    from tqdm.auto import tqdm
     _check_score_args(args)
     det = load_detector(args.model)
     if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     paths = _image_paths(args.images, args.recursive)
     names = dict(zip(map(str, paths), _png_names(paths)))
     thr = -det.offset_ if args.threshold is None else args.threshold
-    say = lambda m: print(m, file=sys.stderr, flush=True)
+    chunks = range(0, len(paths), args.chunk)
+    shown = not args.quiet and sys.stderr.isatty() and len(chunks) > 1   # fastprogress, as fit's bars; on stderr (the rows own stdout)
+    say = lambda m: print(("\n" if shown else "") + m, file=sys.stderr, flush=True)   # a message starts a line of its own, not the bar's
     out, ok, n_skipped = _Rows(args.out, args.json, bool(args.heatmap)), False, 0
     try:
-        bar = tqdm(total=len(paths), unit="img", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
-        for i in range(0, len(paths), args.chunk):
+        for i in _stderr_bar(chunks, shown):
             ims, kept = _read_chunk(paths[i:i + args.chunk], args.on_error, say)
             n_skipped += len(paths[i:i + args.chunk]) - len(kept)
             a = det.anomaly_score(ims) if ims else []
@@ -290,8 +314,7 @@ def cmd_score(args)->int:
             if args.heatmap and ims:
                 try: _write_heatmaps(det, ims, rows, Path(args.heatmap), args.grid)
                 except OSError as e: raise CMGError(f"cannot write a heatmap into {args.heatmap} ({e}); the {len(out.rows)} score(s) before it are written") from None
-            bar.update(len(paths[i:i + args.chunk]))
-        bar.close(); ok = True
+        ok = True
     finally: out.close(ok, threshold=thr)
     if args.heatmap: say(f"wrote {len(out.rows)} heatmap(s) ({args.grid}x{args.grid} regions, PNG + .npy) to {args.heatmap}")
     if n_skipped: say(f"cmg: scored {len(out.rows)} image(s), skipped {n_skipped} unreadable")
@@ -309,6 +332,8 @@ def _methods(names:str)->list:
 # %% ../nbs/12_cli.ipynb #ed1f1610
 def _evaluate_split(args):
     "The one-class split `cmg evaluate` asks for: a preset's protocol, or the normal groups of a data folder."
+    from cmg_nb.data import one_class_split
+    from cmg_nb.loaders import load_data
     from cmg_nb.experiments import PRESETS, preset_split
     if args.preset is not None:                                # the paper's protocol: format and normal groups from the preset
         normal = None if args.normal_groups is None else _groups(args.normal_groups)
@@ -328,6 +353,7 @@ def threshold_table(res:dict)->str:
 # %% ../nbs/12_cli.ipynb #87b6acad
 def _write_scores(path, split, scores:dict):
     "Every test image's anomaly score per method and seed, as CSV (image, group, is_anomaly, method, seed, anomaly_score)."
+    from cmg_nb.io import atomic_write_text
     import io as _io, csv
     names = [str(im) if not isinstance(im, np.ndarray) else f"#{i}" for i, im in enumerate(split.test.images)]
     buf = _io.StringIO(); w = csv.writer(buf, lineterminator="\n")
@@ -340,6 +366,8 @@ def _write_scores(path, split, scores:dict):
 def cmd_evaluate(args)->int:
     from cmg_nb.experiments import experiment_results, format_results
     from cmg_nb.evaluation import run_methods
+    from cmg_nb.io import atomic_write_json, check_writable, json_safe
+    from fastai.torch_core import rank_distrib
     methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     cfg = config_from_args(args)
@@ -367,6 +395,8 @@ def cmd_evaluate(args)->int:
 # %% ../nbs/12_cli.ipynb #26b94feb
 def cmd_demo(args)->int:
     import contextlib
+    from fastai.torch_core import rank_distrib
+    from cmg_nb.io import check_writable
     from cmg_nb.evaluation import demo, default_demo_methods, DEMO_CONFIG
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     if args.n_images < 100: raise CMGError(f"--n-images must be >= 100 (eight shapes; the split needs enough of each), got {args.n_images}")
@@ -388,14 +418,14 @@ def _demo_tour_parsers(sub):
     d.add_argument("--methods", default=None, help="comma-separated methods (see `cmg evaluate`; default: the frozen-feature family "
                    "and the caption-free baselines on a CPU, the paper's four from-scratch methods on a GPU)")
     d.add_argument("--n-images", dest="n_images", type=int, default=1600, help="scenes to generate (default: 1600; at least 100)")
-    d.add_argument("-q", "--quiet", action="store_true")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines")
     _add_config_flags(d)
     t = sub.add_parser("tour", help="look at a data set: a picture of items with captions and groups")
     t.add_argument("--out", default="cmg-tour", help="output folder (default: ./cmg-tour)")
     t.add_argument("--data", default=None, help="a data folder (default: the embedded procedural scenes)")
-    t.add_argument("--format", dest="fmt", default="folder", choices=list(LOADERS), help="format of --data")
+    t.add_argument("--format", dest="fmt", default="folder", choices=_FORMATS, help="format of --data")
     t.add_argument("-n", type=int, default=12, help="items to show")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the embedded scenes (default: 0)")
 
 # %% ../nbs/12_cli.ipynb #d748f05d
 def _train_parser(sub, name:str):
@@ -403,11 +433,11 @@ def _train_parser(sub, name:str):
                evaluate="one-class split; train and evaluate methods over seeds; print the table")[name]
     f = sub.add_parser(name, help=hlp)
     f.add_argument("--data", required=True, help="data folder")
-    f.add_argument("--format", dest="fmt", default="folder", choices=list(LOADERS), help="format of --data (default: folder)")
+    f.add_argument("--format", dest="fmt", default="folder", choices=_FORMATS, help="format of --data (default: folder)")
     f.add_argument("--normal-groups", action="append", required=name == "fit", default=None, metavar="GROUPS",
                    help="normal groups: comma-separated, the flag repeated, or @FILE (one per line)" + ("" if name == "fit" else "; with --preset: overrides the preset's"))
     f.add_argument("--on-error", default="raise", choices=["raise", "skip"], help="unreadable images: stop (default) or skip them")
-    f.add_argument("-q", "--quiet", action="store_true")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines")
     _add_config_flags(f)
     if name == "fit":
         f.add_argument("--out", required=True, help="model file to write")
@@ -416,7 +446,7 @@ def _train_parser(sub, name:str):
         return f
     f.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated registered methods" + _METHODS_HELP[0])
     f.add_argument("--seeds", type=int, default=3, help="runs seeds 0..N-1 per method (default: 3)")
-    f.add_argument("--split-seed", type=int, default=0)
+    f.add_argument("--split-seed", type=int, default=0, help="seed of the one-class split into train/validation/test (default: 0)")
     f.add_argument("--json", default=None, help="write results JSON here")
     f.add_argument("--scores-out", default=None, metavar="FILE", help="write every test image's anomaly score per method and seed (CSV)")
     f.add_argument("--profile", default=None, choices=["paper", "cpu"], help="with --preset ucm/wikipedia/class-coco: the paper's "
@@ -429,7 +459,7 @@ def _train_parser(sub, name:str):
 # %% ../nbs/12_cli.ipynb #2a087906
 def _score_parser(sub):
     s = sub.add_parser("score", help="score image files with a saved detector (CSV on stdout)")
-    s.add_argument("--model", required=True); s.add_argument("images", nargs="+", help="image files and/or folders of images")
+    s.add_argument("--model", required=True, help="a model file written by `cmg fit`"); s.add_argument("images", nargs="+", help="image files and/or folders of images")
     s.add_argument("--out", default=None, metavar="FILE", help="write the CSV (or JSON) here instead of stdout")
     s.add_argument("--json", action="store_true", help="JSON instead of CSV")
     s.add_argument("--threshold", type=float, default=None, help="anomaly-score threshold (default: the model's)")
@@ -441,7 +471,7 @@ def _score_parser(sub):
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 # %% ../nbs/12_cli.ipynb #5ab65291
-_METHODS_HELP = [""]   # the registered methods' names, filled in when help is asked for (listing them imports every method)
+_METHODS_HELP = [""]   # the registered methods' names, filled in by `cmg evaluate --help` (listing them imports every method)
 
 def _export_parser(sub):
     e = sub.add_parser("export", help="write a saved from-scratch CMG model's scoring path (RID mask, E2, Eq. 14) as ONNX")
@@ -451,6 +481,8 @@ def _export_parser(sub):
 # %% ../nbs/12_cli.ipynb #3483ca55
 def cmd_export(args)->int:
     from cmg_nb.evaluation import load_detector
+    from cmg_nb.io import check_writable
+    from fastai.torch_core import rank_distrib
     try: from cmg_nb.export import export_onnx
     except ImportError as e: raise CMGError(f"ONNX export needs the onnx package ({e}); pip install onnx onnxruntime") from None
     check_writable(args.onnx, what="--onnx")
@@ -471,7 +503,7 @@ def _parser()->argparse.ArgumentParser:
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `cmg` command."
     argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
+    if {"-h", "--help"} & set(argv) and "evaluate" in argv:   # `cmg evaluate --help` lists the methods (importing them all)
         from cmg_nb.evaluation import available_methods
         _METHODS_HELP[0] = ": " + ", ".join(available_methods())
     p = _parser()
@@ -486,7 +518,7 @@ def _run(args)->int:
     try:
         if args.cmd == "tour": tour(args.out, args.data, args.fmt, args.n, args.seed); return 0
         return dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo, export=cmd_export)[args.cmd](args)
-    except _USER_ERRORS as e:
+    except _user_errors() as e:
         print(f"cmg: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print("cmg: interrupted", file=sys.stderr); return 130

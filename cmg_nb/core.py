@@ -7,8 +7,7 @@ from __future__ import annotations
 import os, json, random, dataclasses
 from dataclasses import dataclass, field, asdict, fields
 import numpy as np
-import torch
-from fastcore.basics import patch
+from fastcore.basics import patch   # torch is imported where it is used: `cmg --help` reads CMGConfig without it
 
 # %% auto #0
 __all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table']
@@ -18,6 +17,7 @@ def set_seed(seed:int, # the seed for `random`, `numpy` and `torch` (all devices
              reproducible:bool=False, # also make cuDNN deterministic (slower on GPU)
             )->np.random.Generator:
     "Seed every global random number generator and return a fresh `np.random.Generator(seed)`."
+    import torch
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
@@ -31,6 +31,7 @@ def set_seed(seed:int, # the seed for `random`, `numpy` and `torch` (all devices
 def get_device(device:str|torch.device|None=None, # "cpu", "cuda", "cuda:1", "mps", or None for automatic
               )->torch.device:
     "The torch device to use: `device` if given, else `$CMG_DEVICE`, else CUDA when present, else CPU."
+    import torch
     device = device if device is not None else (os.environ.get("CMG_DEVICE") or None)
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -4,24 +4,25 @@
 
 # %% ../nbs/09a_detector.ipynb #bd7c87ea
 from __future__ import annotations
-import os, json, copy, math, hashlib, importlib, dataclasses, functools
+import os, json, copy, math, hashlib, importlib, dataclasses, functools, inspect, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 from sklearn.base import BaseEstimator, OutlierMixin
+import sklearn.exceptions
 from PIL import Image
-from .data import CaptionedImages, read_image, resize_image, to_float_tensor, image_files
+from .data import CaptionedImages, ImageReadError, read_image, resize_image, to_float_tensor, image_files
 from .io import atomic_torch_save, atomic_write_json
 
 # %% auto #0
-__all__ = ['DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_model_file', 'KNNScorer', 'make_scorer',
-           'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor', 'ImageChunks',
-           'fingerprint', 'Stages', 'normal_valid']
+__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_images', 'read_model_file',
+           'KNNScorer', 'make_scorer', 'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor',
+           'ImageChunks', 'fingerprint', 'Stages', 'normal_valid', 'stage_log']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
-class NotFittedError(RuntimeError):
-    "A detector was used before `fit` (or `load`)."
+class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
+    "A detector was used before `fit` (or `load`); `except sklearn.exceptions.NotFittedError` catches it."
 
 # %% ../nbs/09a_detector.ipynb #5ca257e7
 class Detector(OutlierMixin, BaseEstimator):
@@ -50,26 +51,61 @@ class Detector(OutlierMixin, BaseEstimator):
 from fastcore.basics import patch
 
 @patch
-def score_samples(self:Detector, images)->np.ndarray:
+def score_samples(self:Detector, images, on_error:str="raise", # "skip": an unreadable file scores NaN, with a warning naming it
+                 )->np.ndarray:
     "scikit-learn's convention: higher = more normal (the negative of `anomaly_score`)."
-    return -self.anomaly_score(images)
+    return -self._scores(images, on_error)
+
+# %% ../nbs/09a_detector.ipynb #f6b5dac6
+def read_images(paths, # image files
+                on_error:str="raise", # "raise" on an unreadable file, or "skip" it
+                say=None, # how a skipped file is reported (default: a warning); `cmg score` prints it
+               )->tuple:
+    "(images, indices read): every file read; an unreadable one raises `ImageReadError`, or is named by `say` and skipped."
+    if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    say, ims, kept = say or (lambda m: warnings.warn(m, stacklevel=4)), [], []
+    for i, p in enumerate(paths):
+        try: ims.append(read_image(p)); kept.append(i)
+        except ImageReadError as e:
+            if on_error == "raise": raise
+            say(f"skipped {p}: {e}")
+    return ims, kept
+
+# %% ../nbs/09a_detector.ipynb #07c6ebd7
+@patch
+def _scores(self:Detector, images, on_error:str="raise")->np.ndarray:
+    "`anomaly_score(images)`; with `on_error='skip'`, an unreadable file scores NaN (each is named in a warning)."
+    if on_error == "raise": return self.anomaly_score(images)
+    if on_error != "skip": raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    items = image_items(images)
+    if isinstance(items, (CaptionedImages, torch.Tensor, np.ndarray)): return self.anomaly_score(images)   # nothing to read
+    files = [i for i, x in enumerate(items) if isinstance(x, (str, Path))]
+    ims, read = read_images([items[i] for i in files], on_error)
+    got = {files[k]: im for k, im in zip(read, ims)}
+    keep = [i for i in range(len(items)) if i in got or i not in set(files)]
+    out = np.full(len(items), np.nan)
+    if keep: out[keep] = self.anomaly_score([got.get(i, items[i]) for i in keep])
+    return out
 
 # %% ../nbs/09a_detector.ipynb #78a52060
 @patch
-def decision_function(self:Detector, images)->np.ndarray:
+def decision_function(self:Detector, images, on_error:str="raise")->np.ndarray:
     "`score_samples - offset_`: negative = anomalous at the fitted threshold."
-    self._check_fitted(); return self.score_samples(images) - self.offset_
+    self._check_fitted(); return self.score_samples(images, on_error) - self.offset_
 
 # %% ../nbs/09a_detector.ipynb #ff15a6bf
 @patch
 def predict(self:Detector, images, threshold:float|None=None, # an anomaly score above which an image is an anomaly; None = `-offset_`
+            on_error:str="raise", # "skip": an unreadable file is named in a warning and gets 0
            )->np.ndarray:
-    "+1 for normal, -1 for anomaly (scikit-learn's outlier convention)."
+    "+1 for normal, -1 for anomaly (scikit-learn's outlier convention); 0 for a file skipped with `on_error='skip'`."
     self._check_fitted()
-    thr = -self.offset_ if threshold is None else float(threshold)
-    return np.where(self.anomaly_score(images) > thr, -1, 1)
+    thr, a = -self.offset_ if threshold is None else float(threshold), self._scores(images, on_error)
+    return np.where(np.isnan(a), 0, np.where(a > thr, -1, 1))
 
 # %% ../nbs/09a_detector.ipynb #e16b5243
+MIN_VALID = 20   # fewer normal validation images than this: the threshold is a rough guess, and `fit` warns
+
 @patch
 def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validation images
                 target_fpr:float=0.05, # the share of normal validation images to flag
@@ -77,19 +113,34 @@ def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validati
     "Set `offset_` so that `predict` flags `target_fpr` of the normal validation images."
     s = np.asarray(valid_scores, dtype=np.float64)
     if not len(s): raise ValueError("no normal validation scores to set the threshold")
+    if len(s) < MIN_VALID: warnings.warn(f"{type(self).__name__}: the threshold rests on only {len(s)} normal validation image(s) "
+        f"(fewer than {MIN_VALID}), so it is a rough guess; give more normal images, a larger val_frac, or a valid set of your own")
     self.offset_ = -float(np.quantile(s, 1 - target_fpr))
     self.decision_scores_ = s                                        # PyOD's name; kept for `predict_proba` and `labels_`
 
 # %% ../nbs/09a_detector.ipynb #4c9e360f
+def _init_names(cls)->list:
+    "The named parameters of `cls.__init__` (not `self`, `*args` or `**kwargs`)."
+    ps = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in ps if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+# %% ../nbs/09a_detector.ipynb #a1c0e5d1
+def _own_params(self)->list:
+    "The `__init__` parameters kept as attributes of their own (e.g. `backbone=`), not in `config`."
+    return [k for k in _init_names(type(self)) if k != "config" and k in vars(self)] if dataclasses.is_dataclass(self.config) else []
+
+# %% ../nbs/09a_detector.ipynb #b2d1f6e2
 @patch
 def get_params(self:Detector, deep:bool=True)->dict:
-    "scikit-learn's parameters: the one `config` that holds every setting."
-    return dict(config=self.config)
+    "scikit-learn's parameters: every setting of `config` by name (`lam`, `knn_k`, ...) and the `__init__` parameters kept as attributes."
+    return {**dataclasses.asdict(self.config), **{k: getattr(self, k) for k in _own_params(self)}}
 
 # %% ../nbs/09a_detector.ipynb #383a1966
 @patch
 def set_params(self:Detector, **params)->Detector:
     "Replace `config`, or change some of its settings by name (`set_params(epochs=5)`); checked like any setting."
+    for k in _own_params(self):
+        if k in params: setattr(self, k, params.pop(k))
     cfg = params.pop("config", self.config)
     names = {f.name for f in dataclasses.fields(cfg)}
     bad = sorted(set(params) - names)
@@ -107,6 +158,8 @@ def __sklearn_clone__(self:Detector)->Detector:
     kwargs = {k: (getattr(cfg, k) if k in names else v) for k, v in kwargs.items()}   # e.g. seed=: the current setting
     if args: args = (cfg, *args[1:])
     else: kwargs["config"] = cfg
+    pos = _init_names(type(self))[:len(args)]
+    kwargs.update({k: copy.deepcopy(getattr(self, k)) for k in _own_params(self) if k not in pos})   # e.g. a backbone set by set_params
     return type(self)(*args, **kwargs)
 
 # %% ../nbs/09a_detector.ipynb #27e5700d
@@ -364,13 +417,43 @@ def run(self:Stages, stage:str, fn):
     if self.cache is not None: self.cache[k] = out
     return out
 
+# %% ../nbs/09a_detector.ipynb #c3e2a7f3
+def _as_items(images, captions:str|None, what:str)->CaptionedImages:
+    "`images` as `CaptionedImages`: as they are, or (for a caption-free method, `captions=None`) plain images with a placeholder caption."
+    if isinstance(images, CaptionedImages): return images
+    if captions is not None: raise ValueError(f"{captions} learns from captions: fit it on CaptionedImages (e.g. `load_data(folder)`), not {type(images).__name__}")
+    items = image_items(images, what)
+    if isinstance(items, torch.Tensor): raise ValueError(f"{what}: give uint8 images (N, H, W, 3) or paths, not a tensor")
+    if not isinstance(items, np.ndarray): items = list(items)
+    return CaptionedImages(items, ["(no caption)"] * len(items), ["normal"] * len(items), name=what)
+
 # %% ../nbs/09a_detector.ipynb #f35b23c8
-def normal_valid(train:CaptionedImages, valid:CaptionedImages|None, val_frac:float, seed:int):
+def normal_valid(train:CaptionedImages, valid:CaptionedImages|None, val_frac:float, seed:int,
+                 captions:str|None="this method", # who needs the captions (in the error); None: plain images (arrays, paths) will do
+                ):
     "(train, valid): `valid`, or `val_frac` of `train` held out with `seed`; one clear error if either is too small."
-    if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions)")
+    train, valid = _as_items(train, captions, "train"), (None if valid is None else _as_items(valid, captions, "valid"))
     if valid is None:
         perm = np.random.default_rng(seed).permutation(len(train))
         n_val = max(2, int(round(val_frac * len(train))))
         train, valid = train.subset(perm[n_val:], "train"), train.subset(perm[:n_val], "valid")
     if len(train) < 8 or len(valid) < 2: raise ValueError(f"too little data: {len(train)} training and {len(valid)} validation items")
     return train, valid
+
+# %% ../nbs/09a_detector.ipynb #29e8acf9
+import contextlib, sys, time
+
+@contextlib.contextmanager
+def stage_log(name:str, # the detector, e.g. "cmg-frozen"
+              stage:str, # the stage, e.g. "views"
+              show:bool=True, # False: silent (the caller's `progress=False`)
+              **counts, # what the stage works on, e.g. images=120
+             ):
+    "One line when a stage of `fit` starts and one when it ends (counts, seconds), printed where no bar shows it: output redirected to a file."
+    from cmg_nb.io import interactive
+    on = show and not interactive()
+    what = "".join(f" {v} {k}" for k, v in counts.items())
+    if on: print(f"[{name}] {stage}:{what} ...", flush=True)
+    t0 = time.time()
+    yield
+    if on: print(f"[{name}] {stage}: done in {time.time() - t0:.1f}s", flush=True)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_frozen.ipynb #3e324733
 from __future__ import annotations
-import time, json, copy
+import time, json, copy, contextlib
 from dataclasses import dataclass, asdict
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -20,7 +20,8 @@ from .rid import rid_loss, score_mlp
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer
-from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks, register
+from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks, register, stage_log
+from functools import partial
 
 # %% auto #0
 __all__ = ['FROZEN_BACKBONES', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',
@@ -425,27 +426,30 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         progress:bool=True)->FrozenCMG:
     "Algorithm 1 on frozen features (see above); sets the scorers and `offset_`."
     c, t0, stats = self.config, time.time(), {}
-    train, valid = normal_valid(train, valid, c.val_frac, c.seed)
+    train, valid = normal_valid(train, valid, c.val_frac, c.seed, captions=self.method if c.cmer or c.cmle else None)   # caption-free: plain images will do
     cache = self._cache = stage_cache if stage_cache is not None else {}
     x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
     say = print if progress else (lambda *a: None)
+    log = partial(stage_log, self.method, show=progress)   # a line per stage when the output goes to a file
     if c.head:
-        V, Vv = self._view_features(x, cache, stats, progress), self._view_features(xv, cache, stats, progress)
+        with log("views", images=len(x) + len(xv)): V, Vv = self._view_features(x, cache, stats, progress), self._view_features(xv, cache, stats, progress)
         T = Tv = None
-        if c.cmer or c.cmle: T, Tv = self._text(train, valid, cache)
+        if c.cmer or c.cmle:
+            with log("captions", items=len(train) + len(valid)): T, Tv = self._text(train, valid, cache)
         anchor, off = None, int(c.candidates == "masks")
         if c.cmer:
-            cm = self._cmer(V, Vv, T, Tv, cache)
+            with log("cmer", images=len(V)): cm = self._cmer(V, Vv, T, Tv, cache)
             self.rid_ = ViewRID(V.shape[-1], V.shape[1] - off); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
             anchor, self.cmer_labels_ = cm["labels"] + off, cm["labels"]
             self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / (V.shape[1] - off), n_candidates=int(V.shape[1] - off),
                               e1_R1=cm["retrieval"]["R@1"], e1_R5=cm["retrieval"]["R@5"], e1_chance_R1=cm["retrieval"]["chance_R@1"],
                               cmer_whole_rate=float((self.candidates().kind.to_numpy()[cm["labels"]] == "whole").mean()))
-        W = self._cmle(T, cache) if c.cmle else None
-        self.head_ = train_head(V, c, anchor=anchor, W=W, progress=progress)
+        with log("cmle", items=len(train)) if c.cmle else contextlib.nullcontext(): W = self._cmle(T, cache) if c.cmle else None
+        with log("head", epochs=c.epochs): self.head_ = train_head(V, c, anchor=anchor, W=W, progress=progress)
         G, Gv = (score_features(self._choose(a)[1], self.head_) for a in (V, Vv))
     else:
-        G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress)) for a in (x, xv))
+        with log("features", images=len(x) + len(xv)):
+            G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress)) for a in (x, xv))
     self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
     self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
     self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}

@@ -59,7 +59,7 @@ def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedIm
        )->PretrainedMahalanobis:
     "Embed the normal training images with the frozen backbone, fit the Mahalanobis scorer, set `offset_` on the validation images."
     cfg, t0 = self.config.validate(), time.time()
-    if valid is None: train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
+    if valid is None: train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed, captions=None)   # plain images will do
     x = as_image_tensor(train, cfg.image_size, "train")
     if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
     key = ("pretrained-features", self.backbone, cfg.image_size, fingerprint(x))

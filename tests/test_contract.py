@@ -1,7 +1,7 @@
 """One contract for every registered detector (`available_methods()`): fit on a tiny set, score, save -> load -> the same
 scores, `predict` and `decision_function` from `anomaly_score` and `offset_`, the threshold set on normal validation data,
 and `NotFittedError` before `fit`; `cmg fit/score/evaluate` for the methods that joined the contract; `cmg_nb.all`."""
-import json, subprocess, sys
+import dataclasses, json, subprocess, sys
 import numpy as np
 import pytest
 import torch
@@ -72,7 +72,8 @@ def test_contract(name, split, tmp_path):
     assert type(c) is type(det) and c.config == det.config and c.config is not det.config and not c.is_fitted
     with pytest.raises(SkNotFitted): check_is_fitted(c)
     check_is_fitted(det)
-    assert det.get_params() == dict(config=det.config)
+    params = det.get_params()                                   # every setting by name (issue 24), and set_params takes them back
+    assert set(dataclasses.asdict(det.config)) <= set(params) and clone(det).set_params(**params).get_params() == params
     v = np.asarray(det.decision_scores_)
     np.testing.assert_allclose(v, det.anomaly_score(split.valid), rtol=1e-5, atol=1e-6)   # the normal validation scores
     assert det.threshold_ == -det.offset_

@@ -155,3 +155,23 @@ def test_old_pixel_rid_model_files_are_refused(split, tmp_path):
 def test_cli_refuses_a_flag_the_frozen_method_cannot_use(folder, tmp_path, method, flag, value, msg):
     r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", method, flag, value)
     assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1 and not (tmp_path / "m.cmg").exists(), r.stderr
+
+@pytest.mark.parametrize("name", ["pretrained-knn", "pretrained-maha"])
+def test_caption_free_fit_plain_images(split, name):
+    "The caption-free methods fit on a plain uint8 array (issue 24: 'fit needs CaptionedImages' even for them)."
+    x = split.train.to_array(32)
+    assert x.dtype == np.uint8 and x.ndim == 4
+    det = frozen_method(name, SMALL, seed=0).fit(x, progress=False)
+    a = det.anomaly_score(split.test)
+    assert a.shape == (len(split.test),) and np.isfinite(a).all()
+
+def test_captioned_fit_plain_images_one_line(split):
+    with pytest.raises(ValueError, match="cmg-frozen learns from captions: fit it on CaptionedImages"):
+        frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train.to_array(32), progress=False)
+
+def test_fit_logs_each_stage_when_redirected(split, capsys):
+    "Output to a file (not a terminal): one line as each stage of fit starts and ends (issue 24: silent stages)."
+    frozen_method("ssd-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=True)
+    out = capsys.readouterr().out
+    for stage in ("views", "head"):
+        assert f"[ssd-frozen] {stage}:" in out and f"[ssd-frozen] {stage}: done in" in out, out
