@@ -148,6 +148,13 @@ def test_page_names_and_links(bd, tmp_path):
     assert link.target('backbones.html#normalize', here) == 'backbones.md#normalize'
     for url in ('https://pytorch.org/docs', '#local', 'missing.html', 'mailto:a@b.c'): assert link.target(url, here) == url
     assert link("see [`image_backbone`](https://x.io/lib/backbones.html#image_backbone).", here) == "see [`image_backbone`](backbones.md#image_backbone)."
+    repo = bd.Linker({}, '', 'https://github.com/o/r')        # show_doc's source link goes with its attribute list
+    assert repo('---\n[source](https://github.com/o/r/blob/main/x.py#L3){target="_blank" style="float:right"}\n### f', here) == '---\n\n### f'
+
+def test_links_inside_signatures_become_text(bd):
+    "show_doc links names in a signature's comments; inside a code block the link would show raw, so only its text is kept."
+    md = "```python\ndef f(\n    c:X=None, # a [`CMGConfig`](core.md#cmgconfig)\n)\n```\n\nsee [`CMGConfig`](core.md#cmgconfig)"
+    assert bd._unlink_code(md) == "```python\ndef f(\n    c:X=None, # a CMGConfig\n)\n```\n\nsee [`CMGConfig`](core.md#cmgconfig)"
 
 def test_notebook_to_markdown(bd, tmp_path):
     png = base64.b64encode(b'\x89PNG\r\n\x1a\n' + b'0' * 20).decode()
@@ -510,3 +517,14 @@ def test_no_link_to_the_placeholder_host_or_repository(site):
     host, repo = cfg['DEFAULT']['doc_host'], cfg['DEFAULT']['git_url']
     bad = {p.name: n for p in site.rglob('*.html') if (n := sum(p.read_text(encoding='utf-8').count(u) for u in (host, repo)))}
     assert not bad, f"pages linking to {host} or {repo}: {bad}"
+
+def test_no_leaked_markup(site):
+    "No page shows a Markdown attribute list as text ({target=...}) or a raw Markdown link inside code."
+    import html as H
+    bad = {}
+    for p in site.rglob('*.html'):
+        t = p.read_text(encoding='utf-8')
+        code = " ".join(H.unescape(re.sub(r'<[^>]+>', '', c)) for c in re.findall(r'<code[^>]*>(.*?)</code>', t, re.S))
+        hits = [w for w, pat in (("{target=", r'\{\s*target='), ("raw link in code", r'\]\([\w./#-]+\)')) if re.search(pat, H.unescape(re.sub(r'<[^>]+>', '', t)) if w == "{target=" else code)]
+        if hits: bad[p.name] = hits
+    assert not bad, f"pages with leaked markup: {bad}"

@@ -206,7 +206,7 @@ class Linker:
     def __call__(self, md:str, here:Path)->str:
         if self.repo_url:
             md = re.sub(r'<p><a href="' + re.escape(self.repo_url) + r'/[^"]*"[^>]*>source</a></p>\n?', '', md)
-            md = re.sub(r'\[source\]\(' + re.escape(self.repo_url) + r'/[^)]*\)', '', md)
+            md = re.sub(r'\[source\]\(' + re.escape(self.repo_url) + r'/[^)]*\)(\{[^}\n]*\})?', '', md)   # with show_doc's {target=...}
         md = re.sub(r'(\]\()(<?)([^)\s>]+)', lambda m: m.group(1) + m.group(2) + self.target(m.group(3), here), md)
         return re.sub(r'(href=")([^"]+)(")', lambda m: m.group(1) + self.target(m.group(2), here) + m.group(3), md)
 
@@ -222,6 +222,11 @@ def _code_block(source:str, lang:str='python')->str:
     runs = [len(m) for m in re.findall(r'`{3,}', source)]
     fence = '`' * max([3] + [r + 1 for r in runs])
     return f'{fence}{lang}\n{source}\n{fence}'
+
+def _unlink_code(md:str)->str:
+    "Inside fenced code (show_doc's signatures) a Markdown link is shown raw: keep only its text, '[`X`](url)' -> 'X'."
+    unlink = lambda m: re.sub(r'\[`?([^\]`]*)`?\]\([^)\s]*\)', r'\1', m.group(0))
+    return re.sub(r'^```.*?^```', unlink, md, flags=re.M | re.S)
 
 def render_outputs(outputs:list, asset_dir:Path, asset_rel:str, prefix:str, show_doc:bool=False)->list[str]:
     "Markdown/HTML blocks for one cell's outputs; images are written to `asset_dir`."
@@ -256,7 +261,7 @@ def render_outputs(outputs:list, asset_dir:Path, asset_rel:str, prefix:str, show
             blocks.append(f'<div class="nb-output nb-image"><img src="{asset_rel}/{name}" alt="{alt}"></div>')
         elif 'text/markdown' in data:
             md = _src(data['text/markdown']).strip('\n')
-            if show_doc: md = re.sub(r'^(#{2,6} .*\S)\s*$', r'\1 { .nb-doc }', md, count=1, flags=re.M)
+            if show_doc: md = _unlink_code(re.sub(r'^(#{2,6} .*\S)\s*$', r'\1 { .nb-doc }', md, count=1, flags=re.M))
             blocks.append(md)
         elif 'text/html' in data:
             blocks.append(f'<div class="nb-output nb-html">\n{_src(data["text/html"]).strip()}\n</div>')
