@@ -23,19 +23,18 @@ from fastai.learner import Recorder
 from .core import CMGConfig, set_seed
 from .data import CaptionedImages, OneClassSplit
 from .text import text_encoder_for, embed_captions
-from .contrastive import train_matching_model
-from .masking import best_masks, mask_images
+from .masking import mask_images
 from .rid import train_rid, rid_features_for
 from .cmle import cluster_texts, lle_weights
 from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
-from .pipeline import caption_embeddings
+from .pipeline import caption_embeddings, matching_and_labels
 from .detector import as_image_tensor
 from .evaluation import run_methods
 
 # %% auto #0
 __all__ = ['modality_scores', 'pixel_features', 'caption_features', 'clustering_vs_modality', 'plot_modality', 'kl_entropy',
-           'entropy_drop', 'cmer_labels', 'entropy_study', 'plot_entropy', 'EpochRecorder', 'rid_learning_curves',
+           'entropy_drop', 'cmer_study_stage', 'entropy_study', 'plot_entropy', 'EpochRecorder', 'rid_learning_curves',
            'plot_rid_curve', 'mask_mode_study', 'plot_mask_modes', 'rid_arm_study', 'plot_rid_arms',
            'latent_separation', 'tsne_frame', 'plot_embedding', 'guidance_study', 'plot_guidance']
 
@@ -142,20 +141,19 @@ def entropy_drop(x:torch.Tensor, # raw images (N, 3, H, W)
     return pd.DataFrame(rows)
 
 # %% ../nbs/15_analysis.ipynb #0b202ed4
-def cmer_labels(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
+def cmer_study_stage(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                 cfg:CMGConfig, # uses the CMER settings and `seed`
                 progress:bool=False)->dict:
     "Train E1 for `cfg.seed`; return the settings, images, caption embeddings, the model and CMER's labels (Eq. 2)."
     te = caption_embeddings(train, valid, cfg.text_encoder); T, Tv = te["T"], te["Tv"]
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
-    set_seed(cfg.seed)
-    m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
-    return dict(cfg=cfg, x=x, xv=xv, T=T, Tv=Tv, matching=m, labels=best_masks(m, x, T, cfg), valid_labels=best_masks(m, xv, Tv, cfg))
+    m, labels, valid_labels = matching_and_labels(x, xv, T, Tv, cfg, progress)     # the pipeline's CMER, Eq. 1-2
+    return dict(cfg=cfg, x=x, xv=xv, T=T, Tv=Tv, matching=m, labels=labels, valid_labels=valid_labels)
 
 # %% ../nbs/15_analysis.ipynb #bf5686d8
 def _stage(stages:dict, seed:int, train, valid, cfg:CMGConfig)->dict:
     "The CMER stage of `seed` from `stages`, computed and stored when missing; an error if it was made with other settings."
-    if seed not in stages: stages[seed] = cmer_labels(train, valid, cfg)
+    if seed not in stages: stages[seed] = cmer_study_stage(train, valid, cfg)
     elif stages[seed]["cfg"] != cfg: raise ValueError(f"stages[{seed}] was computed with other settings; pass a fresh dict")
     return stages[seed]
 
@@ -171,7 +169,7 @@ def _per_seed(stages:dict|None, seeds, train, valid, cfg:CMGConfig):
 def entropy_study(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                   cfg:CMGConfig, # CMER settings (mask mode, regions, E1 training)
                   seeds=(0, 1, 2), dim:int=8, k:int=3, # seeds; PCA view and k-NN of `entropy_drop`
-                  stages:dict|None=None, # {seed: `cmer_labels` output}, filled and reused
+                  stages:dict|None=None, # {seed: `cmer_study_stage` output}, filled and reused
                  )->pd.DataFrame:
     "Eq. 4–7: entropy of raw vs CMER-masked vs randomly masked normal images, per seed."
     out = []
@@ -205,7 +203,7 @@ class EpochRecorder(Callback):
 # %% ../nbs/15_analysis.ipynb #54e22133
 def rid_learning_curves(train:CaptionedImages, valid:CaptionedImages, # normal training and validation pairs
                         cfg:CMGConfig, # CMER settings; `rid_epochs` epochs
-                        seeds=(0, 1, 2), stages:dict|None=None, # {seed: `cmer_labels` output}, filled and reused
+                        seeds=(0, 1, 2), stages:dict|None=None, # {seed: `cmer_study_stage` output}, filled and reused
                        )->pd.DataFrame:
     "Fig. 8: the RID's validation accuracy (and losses) after every epoch, per seed, with chance 1/M."
     out = []

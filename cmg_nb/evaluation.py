@@ -22,7 +22,7 @@ from .masking import chosen_views
 __all__ = ['METHOD_MODULES', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHODS', 'FIGURE_CAPTIONS', 'available_methods',
            'make_detector', 'load_detector', 'threshold_metrics', 'run_methods', 'results_json', 'results_table',
            'plot_roc', 'plot_score_hist', 'plot_masked_examples', 'plot_tsne', 'default_demo_methods', 'demo',
-           'margin_line', 'verdict', 'settings_table']
+           'margin_line', 'verdict', 'method_settings_table']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
 METHOD_MODULES = ("cmg_nb.baselines", "cmg_nb.pretrained", "cmg_nb.zeroshot", "cmg_nb.frozen")   # they register their detectors
@@ -269,7 +269,7 @@ FIGURE_CAPTIONS = {
 }
 
 # %% ../nbs/11_evaluation.ipynb #a1f0c2d2
-def settings_table(settings:dict, # {method: its fitted model's settings (`asdict(model.config)`)}
+def method_settings_table(settings:dict, # {method: its fitted model's settings (`asdict(model.config)`)}
                   )->str:
     "The settings all methods share (one line each), then a table of those that differ, one column per method."
     keys = list(dict.fromkeys(k for s in settings.values() for k in s))
@@ -296,5 +296,5 @@ test {summary['split']['test']} ({summary['split']['anomalies']} anomalies). Mod
 Finished in {summary['seconds']:.0f} s.</p>
 <h2>AUROC / AUPR (mean ± 95% CI over seeds)</h2><pre>{html.escape(table)}</pre>
 {"".join(f"<p>{html.escape(margin_line(summary[k]))}</p>" for k in ("cmg_minus_ssd", "cmg_frozen_minus_caption_free") if k in summary)}
-{loc_html}{imgs}<h2>Settings of each method (its fitted model's)</h2><pre>{html.escape(settings_table(summary['settings']))}</pre></body></html>"""
+{loc_html}{imgs}<h2>Settings of each method (its fitted model's)</h2><pre>{html.escape(method_settings_table(summary['settings']))}</pre></body></html>"""
     atomic_write_text(out / "report.html", page)

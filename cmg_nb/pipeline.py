@@ -27,7 +27,7 @@ from .detector import (read_model_file, Detector, NotFittedError, make_scorer, s
 from .io import atomic_torch_save
 
 # %% auto #0
-__all__ = ['CMG', 'caption_embeddings', 'cmg_stages']
+__all__ = ['CMG', 'caption_embeddings', 'cmg_stages', 'matching_and_labels']
 
 # %% ../nbs/10_pipeline.ipynb #260b6738
 class CMG(Detector):
@@ -85,6 +85,15 @@ def _sparse_to_dict(W)->dict:
 def _dict_to_sparse(d)->sp.csr_matrix:
     return sp.csr_matrix((d["data"].numpy(), (d["row"].numpy(), d["col"].numpy())), shape=tuple(d["shape"].tolist()))
 
+# %% ../nbs/10_pipeline.ipynb #b7e2a9c2
+def matching_and_labels(x:torch.Tensor, xv:torch.Tensor, # normal training and validation images (N, 3, H, W)
+                        T:torch.Tensor, Tv:torch.Tensor, # their caption embeddings
+                        cfg:CMGConfig, progress:bool=False)->tuple:
+    "Eq. 1 then Eq. 2: (E1 trained for `cfg.seed`, CMER's region label of each training image, of each validation image)."
+    set_seed(cfg.seed)
+    m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
+    return m, best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
+
 # %% ../nbs/10_pipeline.ipynb #274f2d44
 @patch
 def _text_stage(self:CMG, st:Stages, train, valid)->tuple:
@@ -98,9 +107,7 @@ def _cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
     "CMER: matching model (Eq. 1), caption-chosen masks (Eq. 2), RID (Eq. 3); returns the images E2 trains and validates on."
     cfg = self.config
     def _cmer():
-        set_seed(cfg.seed)
-        m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress)
-        l, lv = best_masks(m, x, T, cfg), best_masks(m, xv, Tv, cfg)
+        m, l, lv = matching_and_labels(x, xv, T, Tv, cfg, progress)
         set_seed(cfg.seed)
         r = train_rid(x, l, cfg, valid=(xv, lv), features=rid_features_for(cfg, m), progress=progress)
         return dict(matching=m.state_dict(), rid=r.state_dict(), labels=torch.from_numpy(l), valid_labels=torch.from_numpy(lv),

@@ -39,3 +39,16 @@ def test_bench_scripts_import_names_that_exist():
                 mod = importlib.import_module(node.module)
                 missing += [f"{f.name}: {node.module}.{a.name}" for a in node.names if not hasattr(mod, a.name)]
     assert not missing, missing
+
+def test_star_import_shadows_nothing():
+    "`from cmg_nb.all import *` must not let one module's public name hide another's (analysis.cmer_labels once hid frozen.cmer_labels)."
+    import importlib, re
+    mods = re.findall(r"^from \.(\w+) import \*", (ROOT / "cmg_nb" / "all.py").read_text(), re.M)
+    owner, clashes = {}, []
+    for m in mods:
+        mod = importlib.import_module(f"cmg_nb.{m}")
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if name in owner and owner[name][1] is not obj: clashes.append(f"{name}: {owner[name][0]} and {m}")
+            owner.setdefault(name, (m, obj))
+    assert not clashes, clashes
