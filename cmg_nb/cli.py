@@ -14,7 +14,7 @@ from .data import show_items, ImageReadError, one_class_split, image_files, read
 from .scenes import make_scenes
 from dataclasses import fields
 from .core import CMGConfig, METHODS
-from .io import atomic_write_json, atomic_write_text, atomic_savefig, atomic_write, check_writable, json_safe, OutputError
+from .io import atomic_write_json, atomic_write_text, atomic_savefig, atomic_write, check_writable, check_outputs, json_safe, OutputError
 from .loaders import LOADERS, load_data
 
 # %% auto #0
@@ -25,10 +25,28 @@ __all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 
 class CMGError(Exception):
     "An error in the user's input, reported by `cmg` as one line."
 
-_USER_ERRORS = (CMGError, ValueError, FileNotFoundError, ImageReadError, NotADirectoryError, PermissionError, OutputError)
+_USER_ERRORS = (CMGError, ValueError, ImageReadError, OSError)   # OSError: FileNotFoundError, PermissionError, OutputError, ENOSPC, EROFS, ...
+
+# %% ../nbs/12_cli.ipynb #28dc36f1
+def _error_line(e:BaseException, limit:int=400)->str:
+    "`e` as one line of at most `limit` characters: an `OSError` as its reason and the path it names."
+    if isinstance(e, OSError) and e.errno and not isinstance(e, OutputError):
+        s = (e.strerror or str(e)) + (f": {e.filename}" if e.filename else "")
+    else: s = str(e)
+    s = " ".join(s.split())
+    return s if len(s) <= limit else f"{s[:limit - 45]}... ({len(s)} characters in all)"
 
 # %% ../nbs/12_cli.ipynb #985cf103
 # the formats' registry is `01c_loaders`'s `LOADERS`; `load_data` reads a folder by format name (one-line errors)
+
+# %% ../nbs/12_cli.ipynb #a97eaf20
+_DATA_FILES = {"folder": ("captions.csv",), "ucm": ("dataset.json",), "wikipedia": ("*.list",), "class-coco": ("annotations/*.json",)}
+
+def _data_inputs(root, fmt:str|None="folder", data=None)->list:
+    "(what, path) of what a command reads from the data folder `root`: its index files (by format), and the images of `data`."
+    if root is None or not Path(root).is_dir(): return []
+    out = [("data file", f) for pat in _DATA_FILES.get(fmt, ("*.csv", "*.json", "*.list")) for f in sorted(Path(root).glob(pat))]
+    return out + [("data image", p) for p in (data.images if data is not None else []) if isinstance(p, (str, Path))]
 
 # %% ../nbs/12_cli.ipynb #6abf9f9b
 def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12, seed:int=0)->Path:
@@ -36,7 +54,10 @@ def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12
     import matplotlib; matplotlib.use("Agg")
     if n < 1: raise CMGError(f"-n must be >= 1, got {n}")
     out = check_writable(out, folder=True, what="--out")
+    outs = [("--out", out / "tour.png"), ("--out", out / "summary.json")]
+    check_outputs(outs, _data_inputs(data, fmt))
     d = make_scenes(max(n, 200), size=64, seed=seed) if data is None else load_data(data, fmt)
+    if data is not None: check_outputs(outs, _data_inputs(data, fmt, d))
     atomic_savefig(show_items(d, n=min(n, len(d)), ncols=min(6, n, len(d))), out / "tour.png")
     groups, counts = np.unique(d.groups, return_counts=True)
     summary = dict(name=d.name, items=len(d), groups={str(g): int(c) for g, c in zip(groups, counts)},
@@ -135,10 +156,10 @@ def default_method()->str:
 def _save_or_rescue(det, out:Path)->Path:
     "Save the fitted model to `out`; if that fails, to the temporary folder, and say so in one error line."
     try: return det.save(out)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:                          # torch.save reports a full disk as a RuntimeError
         rescue = Path(tempfile.gettempdir()) / f"cmg-rescued-{os.getpid()}{out.suffix or '.cmg'}"
         try: det.save(rescue)
-        except OSError: raise CMGError(f"cannot write the model to {out} ({e.strerror or e}), nor to {rescue}") from None
+        except (OSError, RuntimeError): raise CMGError(f"cannot write the model to {out} ({e.strerror or e}), nor to {rescue}; the fitted model is lost") from None
         raise CMGError(f"cannot write the model to {out} ({e.strerror or e}); the fitted model was saved to {rescue}") from None
 
 # %% ../nbs/12_cli.ipynb #3e15ac51
@@ -174,6 +195,7 @@ def _check_fit_args(args):
     if args.checkpoint and Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
         raise CMGError(f"--checkpoint {args.checkpoint} is a file; give a folder")
     check_writable(args.out, what="--out")
+    check_outputs([("--out", args.out)], _data_inputs(args.data, args.fmt))
     if args.checkpoint: check_writable(args.checkpoint, folder=True, what="--checkpoint")
 
 # %% ../nbs/12_cli.ipynb #115a6801
@@ -184,6 +206,7 @@ def cmd_fit(args)->int:
     if out.is_dir(): raise CMGError(f"--out {out} is a folder; give a file name such as model.cmg")
     _check_fit_args(args)
     data = load_data(args.data, args.fmt, on_error=args.on_error)
+    check_outputs([("--out", out)], _data_inputs(args.data, args.fmt, data))       # not one of the images either
     train = _normal_items(data, args.normal_groups)
     det = _fit_detector(args, train)
     _save_or_rescue(det, out)                                    # under torchrun: rank 0 writes, the others are silent
@@ -200,11 +223,14 @@ def _image_paths(items, recursive:bool=False)->list:
 
 # %% ../nbs/12_cli.ipynb #ae7d7313
 def _png_names(paths)->list:
-    "One distinct `<stem>.png` per image path (`<stem>_2.png`, ... when stems repeat)."
-    seen, out = {}, []
-    for p in paths:
-        n = seen[p.stem] = seen.get(p.stem, 0) + 1
-        out.append(f"{p.stem}.png" if n == 1 else f"{p.stem}_{n}.png")
+    "One distinct `<stem>.png` per image path: `<stem>_2.png`, `_3`, ... while a name is taken (case-insensitively); a path repeated keeps its name."
+    used, named, out = set(), {}, []
+    for p in map(Path, paths):
+        if str(p) not in named:
+            name, n = f"{p.stem}.png", 1
+            while name.lower() in used: n += 1; name = f"{p.stem}_{n}.png"
+            used.add(name.lower()); named[str(p)] = name
+        out.append(named[str(p)])
     return out
 
 # %% ../nbs/12_cli.ipynb #6a6acc4a
@@ -243,6 +269,7 @@ class _Rows:
         self.out, self.as_json, self.rows = (Path(out) if out else None), as_json, []
         self.cols = ["path", "anomaly_score", "verdict"] + (["heatmap"] if heatmap else [])
         self.tmp = self.out.with_name(self.out.name + ".partial") if self.out else None
+        self.made = [a for a in [self.tmp.parent, *self.tmp.parent.parents] if not a.exists()] if self.tmp else []
         if self.tmp: self.tmp.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.tmp, "w", newline="", encoding="utf-8") if self.tmp else sys.stdout
         self.w = csv.DictWriter(self.fh, self.cols, extrasaction="ignore", lineterminator="\n")
@@ -251,10 +278,20 @@ class _Rows:
         self.rows += rows
         if not self.as_json: self.w.writerows([{**r, "anomaly_score": f"{r['anomaly_score']:.6g}"} for r in rows]); self.fh.flush()
     def close(self, ok:bool, **extra):
-        if self.as_json and ok: self.fh.write(json.dumps(dict(**extra, results=self.rows), indent=2) + "\n")
-        if self.tmp is None: return
-        self.fh.close()
-        if ok: atomic_write(self.out, lambda t: shutil.copyfile(self.tmp, t)); self.tmp.unlink()
+        "Finish the output: rename `FILE.partial` to `FILE`; after a failure (or when this fails) remove it and the folders made for it."
+        try:
+            if self.as_json and ok: self.fh.write(json.dumps(dict(**extra, results=self.rows), indent=2) + "\n")
+            if self.tmp is None: return
+            self.fh.close()
+            if ok: os.replace(self.tmp, self.out); self.made = []
+        finally:
+            if self.tmp is not None:
+                try: self.fh.close()                                         # a full disk fails again here: the first error counts
+                except OSError: pass
+                self.tmp.unlink(missing_ok=True)
+                for a in self.made:
+                    try: a.rmdir()
+                    except OSError: break
 
 # %% ../nbs/12_cli.ipynb #53d60eee
 def _check_score_args(args):
@@ -270,10 +307,13 @@ def cmd_score(args)->int:
     from cmg_nb.evaluation import load_detector
     from tqdm.auto import tqdm
     _check_score_args(args)
-    det = load_detector(args.model)
-    if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     paths = _image_paths(args.images, args.recursive)
     names = dict(zip(map(str, paths), _png_names(paths)))
+    heat = [Path(args.heatmap) / n for n in dict.fromkeys(names.values())] if args.heatmap else []
+    check_outputs([("--out", args.out)] + [("heatmap", h) for h in heat] + [("heatmap", h.with_suffix(".npy")) for h in heat],
+                  [("--model", args.model)] + [("image", p) for p in paths])     # no output may overwrite the model or an image
+    det = load_detector(args.model)
+    if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     thr = -det.offset_ if args.threshold is None else args.threshold
     say = lambda m: print(m, file=sys.stderr, flush=True)
     out, ok, n_skipped = _Rows(args.out, args.json, bool(args.heatmap)), False, 0
@@ -289,7 +329,9 @@ def cmd_score(args)->int:
             out.add(rows)                                                    # written before the heatmaps are drawn
             if args.heatmap and ims:
                 try: _write_heatmaps(det, ims, rows, Path(args.heatmap), args.grid)
-                except OSError as e: raise CMGError(f"cannot write a heatmap into {args.heatmap} ({e}); the {len(out.rows)} score(s) before it are written") from None
+                except OSError as e:
+                    kept = "no --out file is written" if args.out else f"the {len(out.rows)} score(s) before it are written"
+                    raise CMGError(f"cannot write a heatmap into {args.heatmap} ({_error_line(e)}); {kept}") from None
             bar.update(len(paths[i:i + args.chunk]))
         bar.close(); ok = True
     finally: out.close(ok, threshold=thr)
@@ -352,7 +394,10 @@ def cmd_evaluate(args)->int:
     if _print_config(args, cfg): return 0
     if args.json: check_writable(args.json, what="--json")
     if args.scores_out: check_writable(args.scores_out, what="--scores-out")
+    outs = [("--json", args.json), ("--scores-out", args.scores_out)]
+    check_outputs(outs, _data_inputs(args.data, None if args.preset else args.fmt))
     split = _evaluate_split(args)
+    check_outputs(outs, [("data image", p) for s in (split.train, split.valid, split.test) for p in s.images if isinstance(p, (str, Path))])
     print(f"{split!r}")
     scores = {}
     runs, _ = run_methods(split, tuple(methods), tuple(range(args.seeds)), cfg, progress=not args.quiet, scores=scores)
@@ -454,6 +499,7 @@ def cmd_export(args)->int:
     try: from cmg_nb.export import export_onnx
     except ImportError as e: raise CMGError(f"ONNX export needs the onnx package ({e}); pip install onnx onnxruntime") from None
     check_writable(args.onnx, what="--onnx")
+    check_outputs([("--onnx", args.onnx)], [("--model", args.model)])
     p = export_onnx(load_detector(args.model), args.onnx)
     if not rank_distrib(): print(f"wrote {p}: input 'images' (N, 3, S, S) float in [0, 1], output 'anomaly_score' (N,)")
     return 0
@@ -487,6 +533,6 @@ def _run(args)->int:
         if args.cmd == "tour": tour(args.out, args.data, args.fmt, args.n, args.seed); return 0
         return dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo, export=cmd_export)[args.cmd](args)
     except _USER_ERRORS as e:
-        print(f"cmg: error: {e}", file=sys.stderr); return 2
+        print(f"cmg: error: {_error_line(e)}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print("cmg: interrupted", file=sys.stderr); return 130

@@ -60,18 +60,22 @@ def load_folder(root:str|Path, # folder with `captions.csv` and the images
     f = root / "captions.csv"
     if not f.is_file(): raise FileNotFoundError(f"no captions.csv in {root} (expected columns image,caption,group)")
     rows = _csv_rows(f, ("image", "caption", "group"))
-    order, caps, grp = [], {}, {}
+    order, caps, grp, first = [], {}, {}, {}          # keyed by the resolved path: `img/7.png`, `./img/7.png` and a symlink are one file
     for ln, r in rows:
         im, cap, g = (r["image"] or "").strip(), clean_caption(r["caption"]), (r["group"] or "").strip()
         if not im: raise ValueError(f"{f}, line {ln}: empty image path")
         if not cap: raise ValueError(f"{f}, line {ln}: empty caption for {im}")
         if not g: raise ValueError(f"{f}, line {ln}: empty group for {im}")
-        if im not in caps: order.append(im); caps[im] = []; grp[im] = g
-        elif grp[im] != g: raise ValueError(f"{f}, line {ln}: {im} is in group {g!r} here but {grp[im]!r} earlier")
-        caps[im].append(cap)
-    paths = [_resolve(root, im) for im in order]
+        p = _resolve(root, im)
+        if p not in caps: order.append(p); caps[p] = []; grp[p] = g; first[p] = (ln, im)
+        elif grp[p] != g:
+            ln0, im0 = first[p]
+            same = "" if im0 == im else f" as {im0}, the same file"
+            raise ValueError(f"{f}, line {ln}: {im} is in group {g!r} here but {grp[p]!r} earlier (line {ln0}{same})")
+        caps[p].append(cap)
+    paths = order
     keep = _drop_missing(paths, on_error, str(f))
-    data = CaptionedImages([paths[i] for i in keep], [caps[order[i]] for i in keep], [grp[order[i]] for i in keep], name=root.name)
+    data = CaptionedImages([paths[i] for i in keep], [caps[paths[i]] for i in keep], [grp[paths[i]] for i in keep], name=root.name)
     return data.check(on_error)
 
 # %% ../nbs/01c_loaders.ipynb #cab031af
