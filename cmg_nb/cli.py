@@ -92,13 +92,20 @@ def _add_config_flags(p):
     g.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit (nothing is run)")
 
 # %% ../nbs/12_cli.ipynb #9a1014ad
+_CONFIG_MAX_BYTES, _CONFIG_MAX_ALIASES = 1 << 20, 16            # a settings file is small and flat: an alias bomb is refused
+
 def _config_file(path)->dict:
     "The settings in a YAML or JSON file (a mapping of setting names to values); {} for no file."
     if not path: return {}
     import yaml
     f = Path(path)
     if not f.is_file(): raise CMGError(f"--config: file not found: {f}")
-    try: d = yaml.safe_load(f.read_text(encoding="utf-8"))            # YAML is a superset of JSON: both are read
+    if f.stat().st_size > _CONFIG_MAX_BYTES: raise CMGError(f"--config {f}: {f.stat().st_size} bytes; a settings file is at most {_CONFIG_MAX_BYTES} bytes")
+    try:
+        text = f.read_text(encoding="utf-8")
+        n = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))   # counted before anything is built
+        if n > _CONFIG_MAX_ALIASES: raise CMGError(f"--config {f}: {n} YAML aliases (*name); a settings file may use at most {_CONFIG_MAX_ALIASES}")
+        d = yaml.safe_load(text)                                      # YAML is a superset of JSON: both are read
     except (yaml.YAMLError, UnicodeDecodeError) as e: raise CMGError(f"--config {f}: not valid YAML or JSON ({str(e).splitlines()[0]})") from None
     if not isinstance(d, dict): raise CMGError(f"--config {f}: expected a mapping of setting names to values")
     return d

@@ -145,7 +145,7 @@ def _file_key(p:str|Path):
     "What identifies the file `p` names: its (device, inode) when it exists, else its resolved absolute path."
     p = Path(p)
     try: st = p.stat(); return (st.st_dev, st.st_ino)
-    except OSError: return Path(os.path.abspath(p)).resolve()
+    except OSError: return Path(os.path.realpath(p))                    # realpath: a looping link is a path, not an error
 
 # %% ../nbs/00a_io.ipynb #f200df06
 def check_outputs(outputs, # (what, path) pairs: the files a command will write (None paths are ignored)

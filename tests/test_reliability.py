@@ -2,7 +2,8 @@
 
 The full-disk cases use a real, tiny tmpfs when the tests run as root (and skip with the reason otherwise); the case without a
 mount, torch.save's `RuntimeError`, is test_bad_input.py's test_full_disk_at_save_keeps_the_fitted_model."""
-import os, shutil, subprocess
+import os, json, shutil, subprocess
+import numpy as np
 from pathlib import Path
 import pytest
 import torch
@@ -140,3 +141,55 @@ def test_unwritable_cache_is_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="cannot write the text-embedding cache"):
         e = encode_texts(["a red circle"], enc, cache_dir=tmp_path / "afile" / "cache")
     assert e.shape[0] == 1
+
+# 7. and 9. model files checked at load; empty inputs ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def frozen(folder, tmp_path_factory):
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.data import one_class_split
+    from cmg_nb.frozen import frozen_method
+    sp = one_class_split(load_folder(folder), ["circle", "square"], seed=0)
+    det = frozen_method("cmg-frozen", CMGConfig(text_encoder="tfidf"), seed=0, epochs=1, match_epochs=1, rid_epochs=1,
+                        window_grid=2).fit(sp.train, sp.valid, progress=False)
+    return det, det.save(tmp_path_factory.mktemp("frozen") / "f.cmg")
+
+def test_frozen_empty_array_and_tensor_give_empty_scores(frozen):
+    det, _ = frozen
+    assert det.anomaly_score(np.zeros((0, 24, 24, 3), np.uint8)).shape == (0,)
+    assert det.anomaly_score(torch.zeros(0, 3, 24, 24)).shape == (0,)
+
+def test_frozen_file_without_its_head_is_refused_at_load(frozen, folder, tmp_path):
+    st = torch.load(frozen[1], weights_only=True); del st["head"]; torch.save(st, tmp_path / "nohead.cmg")
+    res = cmg("score", "--model", tmp_path / "nohead.cmg", folder / "img/0.png")
+    assert one_line_error(res, "incomplete FrozenCMG model file (no 'head')"), res
+
+@pytest.mark.parametrize("edit", [dict(n_regions=9), dict(image_size=64), dict(cmer=False)])
+def test_edited_model_settings_are_refused_at_load(frozen, folder, tmp_path, edit):
+    st = torch.load(frozen[1], weights_only=True)
+    st["config"] = json.dumps({**json.loads(st["config"]), **edit}); torch.save(st, tmp_path / "edited.cmg")
+    res = cmg("score", "--model", tmp_path / "edited.cmg", folder / "img/0.png")
+    assert one_line_error(res, "its settings were edited after it was saved"), res
+
+# 10. a symlink that cannot be read is reported like any unreadable file ----------------------------------------------------
+def test_broken_symlinks_in_a_scored_folder_are_named(model, folder, tmp_path):
+    d = tmp_path / "ims"; d.mkdir()
+    shutil.copy(folder / "img/0.png", d / "0.png")
+    (d / "1.png").symlink_to(tmp_path / "gone.png"); (d / "2.png").symlink_to(d / "2.png")    # dangling; a loop
+    assert one_line_error(cmg("score", "--model", model, d), "unreadable symbolic link")
+    rc, out, err = cmg("score", "--model", model, "--on-error", "skip", d)
+    assert rc == 0 and len(out.splitlines()) == 2, (out, err)
+    assert f"skipped {d / '1.png'}" in err and f"skipped {d / '2.png'}" in err and "skipped 2 unreadable" in err
+
+# 8. hostile settings files -----------------------------------------------------------------------------------------------
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefg", "bcdefgh")]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines + ["lr: *h"]) + "\n")
+    t = time.time()
+    res = cmg("fit", "--data", tmp_path, "--normal-groups", "a", "--out", tmp_path / "m.cmg", "--method", "ssd", "--config", tmp_path / "bomb.yaml")
+    assert one_line_error(res, "YAML aliases") and time.time() - t < 5, res
+
+def test_a_huge_value_is_quoted_short(tmp_path):
+    (tmp_path / "big.yaml").write_text("lr: [" + ", ".join(["1"] * 100_000) + "]\n")
+    res = cmg("fit", "--data", tmp_path, "--normal-groups", "a", "--out", tmp_path / "m.cmg", "--method", "ssd", "--config", tmp_path / "big.yaml")
+    assert one_line_error(res, "lr must be a number") and len(res[2]) < 200, res[2][:300]
