@@ -134,6 +134,17 @@ def test_export_onnx_on_a_full_disk(model, tiny_fs):
     assert error_line(res, f"No space left on device: {tiny_fs / 'm.onnx'}"), res
     assert leftovers(tiny_fs) == []
 
+def test_evaluate_json_on_a_disk_that_fills_during_the_run(folder, tiny_fs, monkeypatch):
+    import cmg_nb.evaluation as ev
+    real = ev.run_methods
+    def run_then_fill(*a, **k): out = real(*a, **k); fill(tiny_fs); return out      # another process fills the disk meanwhile
+    monkeypatch.setattr(ev, "run_methods", run_then_fill)
+    res = cmg("evaluate", "--data", folder, "--normal-groups", "circle,square", "--methods", "ssd", "--seeds", "1",
+              "--json", tiny_fs / "r" / "r.json", *TINY)
+    assert error_line(res, f"No space left on device: {tiny_fs / 'r' / 'r.json'}"), res
+    assert "AUROC" in res[1] or "auroc" in res[1].lower()                 # the tables were printed before the write
+    assert leftovers(tiny_fs) == []                                       # no temporary, no empty r/
+
 def test_unwritable_cache_is_a_warning(tmp_path):
     from cmg_nb.text import encode_texts, get_text_encoder
     (tmp_path / "afile").write_text("x")
@@ -150,7 +161,7 @@ def frozen(folder, tmp_path_factory):
     from cmg_nb.frozen import frozen_method
     sp = one_class_split(load_folder(folder), ["circle", "square"], seed=0)
     det = frozen_method("cmg-frozen", CMGConfig(text_encoder="tfidf"), seed=0, epochs=1, match_epochs=1, rid_epochs=1,
-                        window_grid=2).fit(sp.train, sp.valid, progress=False)
+                        window_grid=2, image_size=32).fit(sp.train, sp.valid, progress=False)
     return det, det.save(tmp_path_factory.mktemp("frozen") / "f.cmg")
 
 def test_frozen_empty_array_and_tensor_give_empty_scores(frozen):
