@@ -204,3 +204,9 @@ def test_a_huge_value_is_quoted_short(tmp_path):
     (tmp_path / "big.yaml").write_text("lr: [" + ", ".join(["1"] * 100_000) + "]\n")
     res = cmg("fit", "--data", tmp_path, "--normal-groups", "a", "--out", tmp_path / "m.cmg", "--method", "ssd", "--config", tmp_path / "big.yaml")
     assert one_line_error(res, "lr must be a number") and len(res[2]) < 200, res[2][:300]
+
+def test_edited_from_scratch_model_is_refused_at_load(model, folder, tmp_path):
+    st = torch.load(model, weights_only=True)
+    st["config"] = json.dumps({**json.loads(st["config"]), "image_size": 24}); torch.save(st, tmp_path / "edited.cmg")
+    res = cmg("score", "--model", tmp_path / "edited.cmg", folder / "img/0.png")
+    assert one_line_error(res, "its settings were edited after it was saved"), res
