@@ -210,3 +210,9 @@ def test_edited_from_scratch_model_is_refused_at_load(model, folder, tmp_path):
     st["config"] = json.dumps({**json.loads(st["config"]), "image_size": 24}); torch.save(st, tmp_path / "edited.cmg")
     res = cmg("score", "--model", tmp_path / "edited.cmg", folder / "img/0.png")
     assert one_line_error(res, "its settings were edited after it was saved"), res
+
+def test_absurd_caption_counts_are_bounded_with_a_warning(folder, tmp_path):
+    d = tmp_path / "d"; shutil.copytree(folder, d)
+    with open(d / "captions.csv", "a") as f: f.writelines(f'img/3.png,"caption {i}",{load_folder(folder).groups[3]}\n' for i in range(1200))
+    with pytest.warns(UserWarning, match=r"1 image\(s\) have more than 1000 captions \(e.g. img/3.png: 1202\)"): data = load_folder(d)
+    assert len(data.captions[3]) == 1000 and len(load_folder(d, max_captions=None).captions[3]) == 1202
