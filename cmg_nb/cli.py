@@ -164,10 +164,11 @@ def _save_or_rescue(det, out:Path)->Path:
     "Save the fitted model to `out`; if that fails, to the temporary folder, and say so in one error line."
     try: return det.save(out)
     except (OSError, RuntimeError) as e:                          # torch.save reports a full disk as a RuntimeError
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0][:200]
         rescue = Path(tempfile.gettempdir()) / f"cmg-rescued-{os.getpid()}{out.suffix or '.cmg'}"
         try: det.save(rescue)
-        except (OSError, RuntimeError): raise CMGError(f"cannot write the model to {out} ({e.strerror or e}), nor to {rescue}; the fitted model is lost") from None
-        raise CMGError(f"cannot write the model to {out} ({e.strerror or e}); the fitted model was saved to {rescue}") from None
+        except (OSError, RuntimeError): raise CMGError(f"cannot write the model to {out} ({why}), nor to {rescue}; the fitted model is lost") from None
+        raise CMGError(f"cannot write the model to {out} ({why}); the fitted model was saved to {rescue}") from None
 
 # %% ../nbs/12_cli.ipynb #3e15ac51
 def _fit_detector(args, train):
