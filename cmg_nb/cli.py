@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #eb0b9aa4
 from __future__ import annotations
-import sys, os, argparse, time, json, math, warnings, tempfile, shutil
+import sys, os, argparse, json, math, warnings, tempfile
 from pathlib import Path
 from dataclasses import fields
 import numpy as np
@@ -25,25 +25,46 @@ class CMGError(Exception):
 def _user_errors()->tuple:
     "The exceptions `cmg` reports as one line (imported when a command fails, not before parsing)."
     from cmg_nb.data import ImageReadError
+    return (CMGError, ValueError, ImageReadError, OSError)   # OSError: FileNotFoundError, PermissionError, OutputError, ENOSPC, EROFS, ...
+
+# %% ../nbs/12_cli.ipynb #28dc36f1
+def _error_line(e:BaseException, limit:int=400)->str:
+    "`e` as one line of at most `limit` characters: an `OSError` as its reason and the path it names."
     from cmg_nb.io import OutputError
-    return (CMGError, ValueError, FileNotFoundError, ImageReadError, NotADirectoryError, PermissionError, OutputError)
+    if isinstance(e, OSError) and e.errno and not isinstance(e, OutputError):
+        s = (e.strerror or str(e)) + (f": {e.filename}" if e.filename else "")
+    else: s = str(e)
+    s = " ".join(s.split())
+    return s if len(s) <= limit else f"{s[:limit - 45]}... ({len(s)} characters in all)"
 
 # %% ../nbs/12_cli.ipynb #985cf103
 # the formats' registry is `01c_loaders`'s `LOADERS`; `load_data` reads a folder by format name (one-line errors).
 # `--format`'s choices are its built-in names, written out so that building the parser imports no loader (checked below)
 _FORMATS = ("folder", "ucm", "wikipedia", "class-coco", "openclipart")
 
+# %% ../nbs/12_cli.ipynb #a97eaf20
+_DATA_FILES = {"folder": ("captions.csv",), "ucm": ("dataset.json",), "wikipedia": ("*.list",), "class-coco": ("annotations/*.json",)}
+
+def _data_inputs(root, fmt:str|None="folder", data=None)->list:
+    "(what, path) of what a command reads from the data folder `root`: its index files (by format), and the images of `data`."
+    if root is None or not Path(root).is_dir(): return []
+    out = [("data file", f) for pat in _DATA_FILES.get(fmt, ("*.csv", "*.json", "*.list")) for f in sorted(Path(root).glob(pat))]
+    return out + [("data image", p) for p in (data.images if data is not None else []) if isinstance(p, (str, Path))]
+
 # %% ../nbs/12_cli.ipynb #6abf9f9b
 def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12, seed:int=0)->Path:
     "Write `tour.png` and `summary.json` describing the embedded scenes (or the data at `data`) into `out`."
-    from cmg_nb.io import atomic_savefig, atomic_write_json, check_writable
+    from cmg_nb.io import atomic_savefig, atomic_write_json, check_writable, check_outputs
     from cmg_nb.data import show_items
     from cmg_nb.loaders import load_data
     from cmg_nb.scenes import make_scenes
     import matplotlib; matplotlib.use("Agg")
     if n < 1: raise CMGError(f"-n must be >= 1, got {n}")
     out = check_writable(out, folder=True, what="--out")
+    outs = [("--out", out / "tour.png"), ("--out", out / "summary.json")]
+    check_outputs(outs, _data_inputs(data, fmt))
     d = make_scenes(max(n, 200), size=64, seed=seed) if data is None else load_data(data, fmt)
+    if data is not None: check_outputs(outs, _data_inputs(data, fmt, d))
     atomic_savefig(show_items(d, n=min(n, len(d)), ncols=min(6, n, len(d))), out / "tour.png")
     groups, counts = np.unique(d.groups, return_counts=True)
     summary = dict(name=d.name, items=len(d), groups={str(g): int(c) for g, c in zip(groups, counts)},
@@ -78,13 +99,20 @@ def _add_config_flags(p):
     g.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit (nothing is run)")
 
 # %% ../nbs/12_cli.ipynb #9a1014ad
+_CONFIG_MAX_BYTES, _CONFIG_MAX_ALIASES = 1 << 20, 16            # a settings file is small and flat: an alias bomb is refused
+
 def _config_file(path)->dict:
     "The settings in a YAML or JSON file (a mapping of setting names to values); {} for no file."
     if not path: return {}
     import yaml
     f = Path(path)
     if not f.is_file(): raise CMGError(f"--config: file not found: {f}")
-    try: d = yaml.safe_load(f.read_text(encoding="utf-8"))            # YAML is a superset of JSON: both are read
+    if f.stat().st_size > _CONFIG_MAX_BYTES: raise CMGError(f"--config {f}: {f.stat().st_size} bytes; a settings file is at most {_CONFIG_MAX_BYTES} bytes")
+    try:
+        text = f.read_text(encoding="utf-8")
+        n = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))   # counted before anything is built
+        if n > _CONFIG_MAX_ALIASES: raise CMGError(f"--config {f}: {n} YAML aliases (*name); a settings file may use at most {_CONFIG_MAX_ALIASES}")
+        d = yaml.safe_load(text)                                      # YAML is a superset of JSON: both are read
     except (yaml.YAMLError, UnicodeDecodeError) as e: raise CMGError(f"--config {f}: not valid YAML or JSON ({str(e).splitlines()[0]})") from None
     if not isinstance(d, dict): raise CMGError(f"--config {f}: expected a mapping of setting names to values")
     return d
@@ -142,11 +170,12 @@ def default_method()->str:
 def _save_or_rescue(det, out:Path)->Path:
     "Save the fitted model to `out`; if that fails, to the temporary folder, and say so in one error line."
     try: return det.save(out)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:                          # torch.save reports a full disk as a RuntimeError
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0][:200]
         rescue = Path(tempfile.gettempdir()) / f"cmg-rescued-{os.getpid()}{out.suffix or '.cmg'}"
         try: det.save(rescue)
-        except OSError: raise CMGError(f"cannot write the model to {out} ({e.strerror or e}), nor to {rescue}") from None
-        raise CMGError(f"cannot write the model to {out} ({e.strerror or e}); the fitted model was saved to {rescue}") from None
+        except (OSError, RuntimeError): raise CMGError(f"cannot write the model to {out} ({why}), nor to {rescue}; the fitted model is lost") from None
+        raise CMGError(f"cannot write the model to {out} ({why}); the fitted model was saved to {rescue}") from None
 
 # %% ../nbs/12_cli.ipynb #3e15ac51
 def _fit_detector(args, train):
@@ -163,7 +192,7 @@ def _fit_detector(args, train):
 # %% ../nbs/12_cli.ipynb #44ad684d
 def _check_fit_args(args):
     "Everything about `cmg fit`'s arguments that can be checked before the data is read."
-    from cmg_nb.io import check_writable
+    from cmg_nb.io import check_writable, check_outputs
     args.method = args.method or default_method()
     _methods(args.method)
     if args.method not in METHODS:
@@ -182,10 +211,12 @@ def _check_fit_args(args):
     if args.checkpoint and Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
         raise CMGError(f"--checkpoint {args.checkpoint} is a file; give a folder")
     check_writable(args.out, what="--out")
+    check_outputs([("--out", args.out)], _data_inputs(args.data, args.fmt))
     if args.checkpoint: check_writable(args.checkpoint, folder=True, what="--checkpoint")
 
 # %% ../nbs/12_cli.ipynb #115a6801
 def cmd_fit(args)->int:
+    from cmg_nb.io import check_outputs
     from fastai.torch_core import rank_distrib
     from cmg_nb.loaders import load_data
     args.method = args.method or default_method()
@@ -194,6 +225,7 @@ def cmd_fit(args)->int:
     if out.is_dir(): raise CMGError(f"--out {out} is a folder; give a file name such as model.cmg")
     _check_fit_args(args)
     data = load_data(args.data, args.fmt, on_error=args.on_error)
+    check_outputs([("--out", out)], _data_inputs(args.data, args.fmt, data))       # not one of the images either
     train = _normal_items(data, args.normal_groups)
     det = _fit_detector(args, train)
     _save_or_rescue(det, out)                                    # under torchrun: rank 0 writes, the others are silent
@@ -211,11 +243,14 @@ def _image_paths(items, recursive:bool=False)->list:
 
 # %% ../nbs/12_cli.ipynb #ae7d7313
 def _png_names(paths)->list:
-    "One distinct `<stem>.png` per image path (`<stem>_2.png`, ... when stems repeat)."
-    seen, out = {}, []
-    for p in paths:
-        n = seen[p.stem] = seen.get(p.stem, 0) + 1
-        out.append(f"{p.stem}.png" if n == 1 else f"{p.stem}_{n}.png")
+    "One distinct `<stem>.png` per image path: `<stem>_2.png`, `_3`, ... while a name is taken (case-insensitively); a path repeated keeps its name."
+    used, named, out = set(), {}, []
+    for p in map(Path, paths):
+        if str(p) not in named:
+            name, n = f"{p.stem}.png", 1
+            while name.lower() in used: n += 1; name = f"{p.stem}_{n}.png"
+            used.add(name.lower()); named[str(p)] = name
+        out.append(named[str(p)])
     return out
 
 # %% ../nbs/12_cli.ipynb #6a6acc4a
@@ -252,6 +287,7 @@ class _Rows:
         self.out, self.as_json, self.rows = (Path(out) if out else None), as_json, []
         self.cols = ["path", "anomaly_score", "verdict"] + (["heatmap"] if heatmap else [])
         self.tmp = self.out.with_name(self.out.name + ".partial") if self.out else None
+        self.made = [a for a in [self.tmp.parent, *self.tmp.parent.parents] if not a.exists()] if self.tmp else []
         if self.tmp: self.tmp.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.tmp, "w", newline="", encoding="utf-8") if self.tmp else sys.stdout
         self.w = csv.DictWriter(self.fh, self.cols, extrasaction="ignore", lineterminator="\n")
@@ -260,11 +296,20 @@ class _Rows:
         self.rows += rows
         if not self.as_json: self.w.writerows([{**r, "anomaly_score": f"{r['anomaly_score']:.6g}"} for r in rows]); self.fh.flush()
     def close(self, ok:bool, **extra):
-        from cmg_nb.io import atomic_write
-        if self.as_json and ok: self.fh.write(json.dumps(dict(**extra, results=self.rows), indent=2) + "\n")
-        if self.tmp is None: return
-        self.fh.close()
-        if ok: atomic_write(self.out, lambda t: shutil.copyfile(self.tmp, t)); self.tmp.unlink()
+        "Finish the output: rename `FILE.partial` to `FILE`; after a failure (or when this fails) remove it and the folders made for it."
+        try:
+            if self.as_json and ok: self.fh.write(json.dumps(dict(**extra, results=self.rows), indent=2) + "\n")
+            if self.tmp is None: return
+            self.fh.close()
+            if ok: os.replace(self.tmp, self.out); self.made = []
+        finally:
+            if self.tmp is not None:
+                try: self.fh.close()                                         # a full disk fails again here: the first error counts
+                except OSError: pass
+                self.tmp.unlink(missing_ok=True)
+                for a in self.made:
+                    try: a.rmdir()
+                    except OSError: break
 
 # %% ../nbs/12_cli.ipynb #53d60eee
 def _check_score_args(args):
@@ -291,12 +336,16 @@ def _stderr_bar(it, show:bool):
 
 # %% ../nbs/12_cli.ipynb #d073fc38
 def cmd_score(args)->int:
+    from cmg_nb.io import check_outputs
     from cmg_nb.evaluation import load_detector
     _check_score_args(args)
-    det = load_detector(args.model)
-    if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     paths = _image_paths(args.images, args.recursive)
     names = dict(zip(map(str, paths), _png_names(paths)))
+    heat = [Path(args.heatmap) / n for n in dict.fromkeys(names.values())] if args.heatmap else []
+    check_outputs([("--out", args.out)] + [("heatmap", h) for h in heat] + [("heatmap", h.with_suffix(".npy")) for h in heat],
+                  [("--model", args.model)] + [("image", p) for p in paths])     # no output may overwrite the model or an image
+    det = load_detector(args.model)
+    if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     thr = -det.offset_ if args.threshold is None else args.threshold
     chunks = range(0, len(paths), args.chunk)
     shown = not args.quiet and sys.stderr.isatty() and len(chunks) > 1   # fastprogress, as fit's bars; on stderr (the rows own stdout)
@@ -313,7 +362,9 @@ def cmd_score(args)->int:
             out.add(rows)                                                    # written before the heatmaps are drawn
             if args.heatmap and ims:
                 try: _write_heatmaps(det, ims, rows, Path(args.heatmap), args.grid)
-                except OSError as e: raise CMGError(f"cannot write a heatmap into {args.heatmap} ({e}); the {len(out.rows)} score(s) before it are written") from None
+                except OSError as e:
+                    kept = "no --out file is written" if args.out else f"the {len(out.rows)} score(s) before it are written"
+                    raise CMGError(f"cannot write a heatmap into {args.heatmap} ({_error_line(e)}); {kept}") from None
         ok = True
     finally: out.close(ok, threshold=thr)
     if args.heatmap: say(f"wrote {len(out.rows)} heatmap(s) ({args.grid}x{args.grid} regions, PNG + .npy) to {args.heatmap}")
@@ -366,7 +417,7 @@ def _write_scores(path, split, scores:dict):
 def cmd_evaluate(args)->int:
     from cmg_nb.experiments import experiment_results, format_results
     from cmg_nb.evaluation import run_methods
-    from cmg_nb.io import atomic_write_json, check_writable, json_safe
+    from cmg_nb.io import atomic_write_json, check_writable, json_safe, check_outputs
     from fastai.torch_core import rank_distrib
     methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
@@ -380,7 +431,10 @@ def cmd_evaluate(args)->int:
     if _print_config(args, cfg): return 0
     if args.json: check_writable(args.json, what="--json")
     if args.scores_out: check_writable(args.scores_out, what="--scores-out")
+    outs = [("--json", args.json), ("--scores-out", args.scores_out)]
+    check_outputs(outs, _data_inputs(args.data, None if args.preset else args.fmt))
     split = _evaluate_split(args)
+    check_outputs(outs, [("data image", p) for s in (split.train, split.valid, split.test) for p in s.images if isinstance(p, (str, Path))])
     print(f"{split!r}")
     scores = {}
     runs, _ = run_methods(split, tuple(methods), tuple(range(args.seeds)), cfg, progress=not args.quiet, scores=scores)
@@ -481,11 +535,12 @@ def _export_parser(sub):
 # %% ../nbs/12_cli.ipynb #3483ca55
 def cmd_export(args)->int:
     from cmg_nb.evaluation import load_detector
-    from cmg_nb.io import check_writable
+    from cmg_nb.io import check_writable, check_outputs
     from fastai.torch_core import rank_distrib
     try: from cmg_nb.export import export_onnx
     except ImportError as e: raise CMGError(f"ONNX export needs the onnx package ({e}); pip install onnx onnxruntime") from None
     check_writable(args.onnx, what="--onnx")
+    check_outputs([("--onnx", args.onnx)], [("--model", args.model)])
     p = export_onnx(load_detector(args.model), args.onnx)
     if not rank_distrib(): print(f"wrote {p}: input 'images' (N, 3, S, S) float in [0, 1], output 'anomaly_score' (N,)")
     return 0
@@ -519,6 +574,6 @@ def _run(args)->int:
         if args.cmd == "tour": tour(args.out, args.data, args.fmt, args.n, args.seed); return 0
         return dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo, export=cmd_export)[args.cmd](args)
     except _user_errors() as e:
-        print(f"cmg: error: {e}", file=sys.stderr); return 2
+        print(f"cmg: error: {_error_line(e)}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print("cmg: interrupted", file=sys.stderr); return 130

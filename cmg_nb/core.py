@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.basics import patch   # torch is imported where it is used: `cmg --help` reads CMGConfig without it
 
 # %% auto #0
-__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table']
+__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table', 'short_repr']
 
 # %% ../nbs/00_core.ipynb #ef688b44
 def set_seed(seed:int, # the seed for `random`, `numpy` and `torch` (all devices)
@@ -102,8 +102,8 @@ class CMGConfig:
     def from_dict(cls, d:dict)->"CMGConfig":
         "Build from a dict (e.g. loaded JSON); unknown keys are an error, not silently dropped."
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown: raise ValueError(f"unknown CMGConfig setting(s): {', '.join(unknown)}")
+        unknown = sorted(map(str, set(d) - known))
+        if unknown: raise ValueError(f"unknown CMGConfig setting(s): {short_repr(', '.join(map(str, unknown)))[1:-1]}")
         return cls(**d).validate()
 
     def replace(self, **kw)->"CMGConfig":
@@ -119,19 +119,27 @@ def settings_table(cls=None)->str:
     rows = [f"| `{f.name}` | `{f.type}` | `{f.default!r}` | {(docs.get(f.name) or '').replace('|', '/')} |" for f in fields(cls)]
     return "\n".join(["| setting | type | default | meaning |", "|---|---|---|---|", *rows])
 
+# %% ../nbs/00_core.ipynb #70f804ea
+def short_repr(v, n:int=80)->str:
+    "`repr(v)` in at most about `n` characters, computed without building the whole repr (a huge or deeply nested value is cheap)."
+    import reprlib
+    r = reprlib.Repr(); r.maxstring = r.maxother = n; r.maxlevel, r.maxlist, r.maxdict, r.maxtuple, r.maxset = 3, 6, 6, 6, 6
+    s = r.repr(v)
+    return s if len(s) <= n + 10 else s[:n] + "..."
+
 # %% ../nbs/00_core.ipynb #4f4dc81d
 def _type_error(name:str, want, v)->str|None:
     "Why `v` is not a valid value of a setting annotated `want` (None when it is)."
     opts = [t.strip() for t in want.split("|")]
     kind = dict(int="an integer", float="a number", str="a string", bool="true or false")[opts[0]]
     if v is None: return None if "None" in opts else f"{name} must be {kind}, got None"
-    if "bool" in opts: return None if isinstance(v, bool) else f"{name} must be true or false, got {v!r}"
-    if isinstance(v, bool): return f"{name} must be {kind}, got {v!r}"
-    if "int" in opts: return None if isinstance(v, (int, np.integer)) else f"{name} must be an integer, got {v!r}"
+    if "bool" in opts: return None if isinstance(v, bool) else f"{name} must be true or false, got {short_repr(v)}"
+    if isinstance(v, bool): return f"{name} must be {kind}, got {short_repr(v)}"
+    if "int" in opts: return None if isinstance(v, (int, np.integer)) else f"{name} must be an integer, got {short_repr(v)}"
     if "float" in opts:
-        if not isinstance(v, (int, float, np.number)): return f"{name} must be a number, got {v!r}"
-        return None if np.isfinite(v) else f"{name} must be a finite number, got {v!r}"
-    return None if isinstance(v, str) else f"{name} must be a string, got {v!r}"
+        if not isinstance(v, (int, float, np.number)): return f"{name} must be a number, got {short_repr(v)}"
+        return None if np.isfinite(v) else f"{name} must be a finite number, got {short_repr(v)}"
+    return None if isinstance(v, str) else f"{name} must be a string, got {short_repr(v)}"
 
 # %% ../nbs/00_core.ipynb #0d06075f
 _AT_LEAST = dict(image_size=1, feat_dim=1, n_text_clusters=1, n_score_clusters=1, knn_k=1, epochs=1, match_epochs=1,

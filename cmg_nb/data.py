@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #9972cb11
 from __future__ import annotations
-import csv, json, re, html, warnings
+import os, csv, json, re, html, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from collections import Counter
@@ -45,6 +45,10 @@ def read_image_alpha(path:str|Path, # an image file PIL can decode (png, jpg, ti
                     )->tuple[np.ndarray, np.ndarray|None]:
     "`read_image`'s RGB array and the file's alpha channel, uint8 (H, W), decoded once; None when the file has no transparency."
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        try: target = os.readlink(path)
+        except OSError: target = "?"
+        raise ImageReadError(f"unreadable symbolic link {path} -> {target} (its target is missing, or the links loop)")
     if not path.is_file(): raise ImageReadError(f"image not found: {path}" if not path.is_dir() else f"{path} is a folder, not an image file")
     try:
         with Image.open(path) as im:
@@ -80,7 +84,8 @@ def image_files(folder:str|Path, # a folder of images
     "The image files (by extension, `IMAGE_EXTS`) in `folder`, in natural order; an error naming the folder when there are none."
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f"folder not found: {folder}")
-    fs = [f for f in (folder.rglob("*") if recursive else folder.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTS]
+    fs = [f for f in (folder.rglob("*") if recursive else folder.iterdir())   # a broken or looping link is kept: reading it names it
+          if (f.is_file() or (f.is_symlink() and not f.exists())) and f.suffix.lower() in IMAGE_EXTS]
     if not fs: raise ImageReadError(f"no image files ({', '.join(IMAGE_EXTS)}) in folder {folder}" + ("" if recursive else " (subfolders: --recursive)"))
     return sorted(fs, key=lambda f: natural_key(f.relative_to(folder)))
 

@@ -16,9 +16,9 @@ from .data import CaptionedImages, ImageReadError, read_image, resize_image, to_
 from .io import atomic_torch_save, atomic_write_json
 
 # %% auto #0
-__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_images', 'read_model_file',
-           'KNNScorer', 'make_scorer', 'scorer_from_state', 'register', 'registered', 'image_items', 'as_image_tensor',
-           'ImageChunks', 'fingerprint', 'Stages', 'normal_valid', 'stage_log']
+__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'SCORERS', 'REGISTRY', 'NotFittedError', 'Detector', 'read_images', 'settings_sha',
+           'read_model_file', 'KNNScorer', 'make_scorer', 'scorer_from_state', 'register', 'registered', 'image_items',
+           'as_image_tensor', 'ImageChunks', 'fingerprint', 'Stages', 'normal_valid', 'stage_log']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
 class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
@@ -187,6 +187,11 @@ def predict_proba(self:Detector, images, method:str="linear", # PyOD's "linear" 
     p = p.clip(0, 1)
     return np.stack([1 - p, p], 1)
 
+# %% ../nbs/09a_detector.ipynb #07363ad3
+def settings_sha(st:dict)->str:
+    "SHA-256 of a model file's settings (its text entries: config, offsets, ...), stored beside the weights so an edit is seen at load."
+    return hashlib.sha256(json.dumps({k: v for k, v in st.items() if isinstance(v, str) and k != "settings_sha"}, sort_keys=True).encode()).hexdigest()
+
 # %% ../nbs/09a_detector.ipynb #68aab42a
 DETECTOR_FORMAT = "cmg_nb/detector/1"
 
@@ -197,6 +202,7 @@ def save(self:Detector, path:str|Path)->Path:
     cls = type(self)
     st = dict(format=DETECTOR_FORMAT, cls=f"{cls.__module__}:{cls.__qualname__}", offset=torch.tensor(self.offset_, dtype=torch.float64), **self._state())
     if getattr(self, "decision_scores_", None) is not None: st["decision_scores"] = torch.as_tensor(np.asarray(self.decision_scores_, np.float64))
+    st["settings_sha"] = settings_sha(st)
     return atomic_torch_save(st, path)
 
 # %% ../nbs/09a_detector.ipynb #01c6e11b
@@ -218,6 +224,8 @@ def _load(cls, path:str|Path)->Detector:
     if not mod.startswith("cmg_nb."): raise ValueError(f"{path}: detector class {st['cls']!r} is not one of cmg_nb's")
     k = getattr(importlib.import_module(mod), name)
     if not (isinstance(k, type) and issubclass(k, cls)): raise ValueError(f"{path} holds a {st['cls']}, not a {cls.__name__}")
+    if "settings_sha" in st and st["settings_sha"] != settings_sha(st):
+        raise ValueError(f"{path}: its settings were edited after it was saved (they no longer match the hash stored with the weights); refit it")
     try:
         det = k._from_state(st); det.offset_ = float(st["offset"])
         if "decision_scores" in st: det.decision_scores_ = st["decision_scores"].numpy()

@@ -401,12 +401,14 @@ def _chunks(self:FrozenCMG, images, chunk:int=256):
 @patch
 def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
     "The scorer's features (N, D) of images (CaptionedImages, uint8 array, paths), read `chunk` images at a time."
-    return np.concatenate([score_features(f, self.head_) for _, f in self._chunks(images, chunk)])
+    fs = [score_features(f, self.head_) for _, f in self._chunks(images, chunk)]
+    return np.concatenate(fs) if fs else np.zeros((0, self.scorers_["knn"].nn_.n_features_in_), np.float32)   # no images: no rows
 
 @patch
 def choices(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
     "The RID's choice among `candidates()` for each image (zeros without CMER)."
-    return np.concatenate([ch for ch, _ in self._chunks(images, chunk)])
+    cs = [ch for ch, _ in self._chunks(images, chunk)]
+    return np.concatenate(cs) if cs else np.zeros(0, np.int64)
 
 # %% ../nbs/20_frozen.ipynb #09d5835b
 @patch
@@ -416,7 +418,8 @@ def anomaly_score(self:FrozenCMG, images, scorer:str|None=None, # "knn" or "maha
     self._check_fitted()
     s = scorer or self.config.scorer
     if s not in self.scorers_: raise ValueError(f"scorer must be one of {', '.join(self.scorers_)}, got {s!r}")
-    return self.scorers_[s].score(self.features(images, chunk))
+    G = self.features(images, chunk)
+    return self.scorers_[s].score(G) if len(G) else np.zeros(0)              # an empty array or tensor: no scores
 
 # %% ../nbs/20_frozen.ipynb #c04ad858
 @patch
@@ -503,6 +506,9 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     fp = _backbone_fingerprint(self.net())
     if fp != st["backbone_fingerprint"]: raise ValueError(f"the installed {self.config.backbone} weights differ from those this model was trained with")
     c = self.config
+    if c.head and "head" not in st: raise KeyError("head")                    # named in one line by `Detector.load`
+    if c.cmer and "rid" not in st: raise KeyError("rid")
+    if "rid" in st and not c.cmer: raise ValueError("the settings say cmer=False but the file holds a RID")
     if "head" in st:
         self.head_ = AnomalyHead(int(st["head"]["net.0.weight"].shape[1]), c.head_dim, c.hidden); self.head_.load_state_dict(st["head"]); self.head_.eval()
     if "rid" in st:

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['temp_path', 'stale_temps', 'atomic_write', 'atomic_write_text', 'atomic_write_json', 'json_safe', 'atomic_savefig',
-           'atomic_torch_save', 'atomic_savez', 'OutputError', 'check_writable', 'interactive', 'bar']
+           'atomic_torch_save', 'atomic_savez', 'OutputError', 'check_writable', 'check_outputs', 'interactive', 'bar']
 
 # %% ../nbs/00a_io.ipynb #074c2686
 import os, json, math
@@ -43,13 +43,21 @@ def atomic_write(path:str|Path, # the target file
     "Write `path` through a temporary file and one `os.replace`; removes stale temporaries of `path` first."
     path = Path(path)
     if rank_distrib() and not all_ranks: return path
+    made = [a for a in [path.parent, *path.parent.parents] if not a.exists()]   # the folders this write creates, innermost first
     path.parent.mkdir(parents=True, exist_ok=True)
     for f in stale_temps(path): f.unlink(missing_ok=True)
-    tmp = temp_path(path)
+    tmp, ok = temp_path(path), False
     try:
         write(tmp)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+        os.replace(tmp, path); ok = True
+    except OSError as e:                                                       # name the target, not the temporary
+        if not e.filename or str(e.filename) == str(tmp): e.filename = str(path)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+        for a in made if not ok else []:                                       # a failed write leaves no empty folder
+            try: a.rmdir()
+            except OSError: break
     return path
 
 # %% ../nbs/00a_io.ipynb #7dd5f27d
@@ -82,9 +90,16 @@ def atomic_savefig(fig, path:str|Path, dpi:int=90)->Path:
 
 # %% ../nbs/00a_io.ipynb #3255071a
 def atomic_torch_save(obj, path:str|Path)->Path:
-    "`torch.save` atomically (rank 0 only): an interrupt never leaves a half-written model file."
-    import torch
-    return atomic_write(path, lambda t: torch.save(obj, t))
+    "`torch.save` atomically (rank 0 only): an interrupt never leaves a half-written model file; a failed write is an `OSError`."
+    import torch, errno
+    def _w(t):
+        try: torch.save(obj, t)
+        except RuntimeError as e:                 # torch reports a failed write (ENOSPC, EIO) as a RuntimeError of its zip writer
+            st = os.statvfs(Path(t).parent)
+            full = st.f_bavail * st.f_frsize < (1 << 20)
+            raise OSError(errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC) if full else
+                          f"torch.save failed ({str(e).splitlines()[0][-80:]})", str(path)) from None
+    return atomic_write(path, _w)
 
 # %% ../nbs/00a_io.ipynb #68e0e2ed
 def atomic_savez(path:str|Path, all_ranks:bool=True, **arrays)->Path:
@@ -115,13 +130,38 @@ def check_writable(path:str|Path, # a file to be written (or a folder, with `fol
     try:
         d.mkdir(parents=True, exist_ok=True)
         probe = temp_path(d / ".cmg-write-check")
-        probe.write_bytes(b""); probe.unlink()
+        try:
+            with open(probe, "wb") as fh: fh.write(b"\0" * 4096); fh.flush(); os.fsync(fh.fileno())   # bytes: an empty write succeeds on a full disk
+        finally: probe.unlink(missing_ok=True)
     except OSError as e: raise OutputError(f"cannot write {what} {path}: {e.strerror or e}") from None
     finally:
         for a in reversed(made):                                             # leave no trace: the writers create them
             try: a.rmdir()
             except OSError: pass
     return path
+
+# %% ../nbs/00a_io.ipynb #e7126421
+def _file_key(p:str|Path):
+    "What identifies the file `p` names: its (device, inode) when it exists, else its resolved absolute path."
+    p = Path(p)
+    try: st = p.stat(); return (st.st_dev, st.st_ino)
+    except OSError: return Path(os.path.realpath(p))                    # realpath: a looping link is a path, not an error
+
+# %% ../nbs/00a_io.ipynb #f200df06
+def check_outputs(outputs, # (what, path) pairs: the files a command will write (None paths are ignored)
+                  inputs=(), # (what, path) pairs: the files it reads
+                 ):
+    "Raise `OutputError` before any work when an output is one of the inputs or another output (`./x`, symlinks, hard links count)."
+    seen = {}
+    for what, p in inputs:
+        if p is not None: seen.setdefault(_file_key(p), (what, p, True))
+    for what, p in outputs:
+        if p is None: continue
+        k = _file_key(p)
+        if k in seen:
+            w, q, is_in = seen[k]
+            raise OutputError(f"{what} {p} would overwrite {'the input' if is_in else 'the other output'} {w} {q}; write it elsewhere")
+        seen[k] = (what, p, False)
 
 # %% ../nbs/00a_io.ipynb #91972c6d
 def interactive()->bool:

@@ -13,8 +13,8 @@ from .data import CaptionedImages, ImageReadError, clean_caption
 from .openclipart import load_openclipart
 
 # %% auto #0
-__all__ = ['UCM_CLASSES', 'WIKI_CLASSES', 'LOADERS', 'load_folder', 'load_ucm_captions', 'load_wikipedia', 'load_class_coco',
-           'class_coco_groups', 'register_loader', 'load_data']
+__all__ = ['MAX_CAPTIONS', 'UCM_CLASSES', 'WIKI_CLASSES', 'LOADERS', 'load_folder', 'load_ucm_captions', 'load_wikipedia',
+           'load_class_coco', 'class_coco_groups', 'register_loader', 'load_data']
 
 # %% ../nbs/01c_loaders.ipynb #6c7e8d81
 def _resolve(root:Path, rel:str)->Path:
@@ -50,9 +50,13 @@ def _csv_rows(f:Path, cols:tuple)->list:
     if not rows: raise ValueError(f"{f}: no rows")
     return rows
 
+# %% ../nbs/01c_loaders.ipynb #0f7914c1
+MAX_CAPTIONS = 1000   # captions kept per image by `load_folder` (COCO has 5, UCM 5; thousands are a mistake in the file)
+
 # %% ../nbs/01c_loaders.ipynb #0d79f861
 def load_folder(root:str|Path, # folder with `captions.csv` and the images
                 on_error:str="raise", # "raise" on a missing/corrupt image, or "skip" it with a warning
+                max_captions:int|None=MAX_CAPTIONS, # keep at most this many captions per image (with a warning); None: all
                )->CaptionedImages:
     "Load `root/captions.csv` (columns image,caption,group) and its images."
     root = Path(root)
@@ -60,18 +64,27 @@ def load_folder(root:str|Path, # folder with `captions.csv` and the images
     f = root / "captions.csv"
     if not f.is_file(): raise FileNotFoundError(f"no captions.csv in {root} (expected columns image,caption,group)")
     rows = _csv_rows(f, ("image", "caption", "group"))
-    order, caps, grp = [], {}, {}
+    order, caps, grp, first = [], {}, {}, {}          # keyed by the resolved path: `img/7.png`, `./img/7.png` and a symlink are one file
     for ln, r in rows:
         im, cap, g = (r["image"] or "").strip(), clean_caption(r["caption"]), (r["group"] or "").strip()
         if not im: raise ValueError(f"{f}, line {ln}: empty image path")
         if not cap: raise ValueError(f"{f}, line {ln}: empty caption for {im}")
         if not g: raise ValueError(f"{f}, line {ln}: empty group for {im}")
-        if im not in caps: order.append(im); caps[im] = []; grp[im] = g
-        elif grp[im] != g: raise ValueError(f"{f}, line {ln}: {im} is in group {g!r} here but {grp[im]!r} earlier")
-        caps[im].append(cap)
-    paths = [_resolve(root, im) for im in order]
+        p = _resolve(root, im)
+        if p not in caps: order.append(p); caps[p] = []; grp[p] = g; first[p] = (ln, im)
+        elif grp[p] != g:
+            ln0, im0 = first[p]
+            same = "" if im0 == im else f" as {im0}, the same file"
+            raise ValueError(f"{f}, line {ln}: {im} is in group {g!r} here but {grp[p]!r} earlier (line {ln0}{same})")
+        caps[p].append(cap)
+    paths = order
+    over = [p for p in paths if max_captions is not None and len(caps[p]) > max_captions]
+    if over:                                 # 100,000 captions of one image made a fit take 15 minutes, for nothing
+        warnings.warn(f"{f}: {len(over)} image(s) have more than {max_captions} captions (e.g. {first[over[0]][1]}: {len(caps[over[0]])}); "
+                      f"the first {max_captions} of each are kept (load_folder's max_captions)")
+        for p in over: caps[p] = caps[p][:max_captions]
     keep = _drop_missing(paths, on_error, str(f))
-    data = CaptionedImages([paths[i] for i in keep], [caps[order[i]] for i in keep], [grp[order[i]] for i in keep], name=root.name)
+    data = CaptionedImages([paths[i] for i in keep], [caps[paths[i]] for i in keep], [grp[paths[i]] for i in keep], name=root.name)
     return data.check(on_error)
 
 # %% ../nbs/01c_loaders.ipynb #cab031af

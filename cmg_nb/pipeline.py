@@ -22,7 +22,7 @@ from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
-from .detector import (read_model_file, Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, fingerprint, Stages,
+from .detector import (read_model_file, settings_sha, Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, fingerprint, Stages,
                               as_image_tensor, ImageChunks)
 from .io import atomic_torch_save
 
@@ -250,6 +250,7 @@ def save(self:CMG, path:str|Path)->Path:
               info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str, dict, list))}))
     if self.config.cmer:
         st.update(matching=self.matching_.state_dict(), rid=self.rid_.state_dict(), text_dim=torch.tensor(self.matching_.text_dim))
+    st["settings_sha"] = settings_sha(st)                     # an edit of the settings is refused at load
     return atomic_torch_save(st, path)
 
 # %% ../nbs/10_pipeline.ipynb #9cfe5b44
@@ -259,6 +260,8 @@ def _load(cls, path:str|Path, device=None)->CMG:
     path = Path(path)
     st = read_model_file(path)
     if st.get("format") != "cmg_nb/1": raise ValueError(f"{path} is a {st.get('format')} file, not a from-scratch CMG model (use load_detector)")
+    if "settings_sha" in st and st["settings_sha"] != settings_sha(st):
+        raise ValueError(f"{path}: its settings were edited after it was saved (they no longer match the hash stored with the weights); refit it")
     try: return cls._from_file_state(st, device)
     except KeyError as e: raise ValueError(f"{path}: incomplete CMG model file (no {e.args[0]!r})") from None
     except (RuntimeError, ValueError, TypeError, json.JSONDecodeError) as e:

@@ -183,7 +183,9 @@ class EmbeddingCache:
         self.emb = emb if self.emb is None else np.concatenate([self.emb, emb])
         def _w(t):
             with open(t, "wb") as f: np.savez(f, key=np.array(self.key), ids=self.ids, emb=self.emb)
-        atomic_write(self.path, _w, all_ranks=True)         # a cache: each process may write its own
+        try: atomic_write(self.path, _w, all_ranks=True)    # a cache: each process may write its own
+        except OSError as e:                                # read-only, full, or not a folder: the run goes on without the file
+            warnings.warn(f"cannot write the text-embedding cache {self.path} ({e.strerror or e}); running without it")
 
 # %% ../nbs/03_text.ipynb #c3abbcb7
 def encode_texts(texts:list[str], # captions (duplicates are encoded once)
