@@ -99,12 +99,13 @@ class CMDALoss(Callback):
 # %% ../nbs/13_baselines.ipynb #6d43fe05
 class CMDA(Detector):
     "CMDA baseline: SimCLR + image-text contrastive term + caption-weighted image mixing; Mahalanobis score (no labels)."
+    encoder_ = scorer_ = None   # fitted parts, set by `fit`/`load`
     def __init__(self, config:CMGConfig|None=None, # `epochs`, `lr`, `batch_size`, `backbone`, `feat_dim`, `tau`, `text_encoder`, ...
                  seed:int=0, # the run's seed (replaces `config.seed`)
                  alpha:float=1., # weight of the image-text terms
                 ):
         self.config = (config or CMGConfig()).replace(seed=int(seed))
-        self.alpha, self.encoder_, self.scorer_, self.offset_, self.info_ = float(alpha), None, None, None, {}
+        self.alpha = float(alpha)
     def __repr__(self): return f"CMDA(alpha={self.alpha}, fitted={self.is_fitted})"
 
 # %% ../nbs/13_baselines.ipynb #14d6f8b1
@@ -232,6 +233,7 @@ class CropFlip(Callback):
 class SHE(Detector):
     "SHE baseline (uses labels): classifier on the normal groups, per-group stored patterns, Hopfield-energy score."
     uses_labels = True
+    model_ = patterns_ = classes_ = None   # fitted parts, set by `fit`/`load`
     def __init__(self, config:CMGConfig|None=None, # `epochs`, `lr`, `batch_size`, `backbone`, `image_size`, `device`, ...
                  seed:int=0, # the run's seed (replaces `config.seed`)
                  mode:str="predicted", # "predicted": energy against the predicted group's pattern (SHE); "all": against all patterns
@@ -241,7 +243,6 @@ class SHE(Detector):
         if mode not in ("predicted", "all"): raise ValueError(f"mode must be 'predicted' or 'all', got {mode!r}")
         self.config = (config or CMGConfig()).replace(seed=int(seed))
         self.mode, self.beta, self.patience = mode, float(beta), int(patience)
-        self.model_, self.patterns_, self.classes_, self.offset_, self.info_ = None, None, None, None, {}
     def __repr__(self): return f"SHE(mode={self.mode!r}, fitted={self.is_fitted})"
 
 # %% ../nbs/13_baselines.ipynb #beee6509

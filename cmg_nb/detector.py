@@ -5,6 +5,7 @@
 # %% ../nbs/09a_detector.ipynb #bd7c87ea
 from __future__ import annotations
 import os, json, copy, math, hashlib, importlib, dataclasses, functools, inspect, warnings
+from types import MappingProxyType
 from pathlib import Path
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
 class Detector(OutlierMixin, BaseEstimator):
     "Base of cmg_nb's anomaly detectors: `anomaly_score` (higher = more anomalous) plus `offset_` give scikit-learn's outlier API."
     uses_labels = False   # True for methods that see the normal groups' labels (marked † in tables)
-    offset_ = None
+    offset_, info_ = None, MappingProxyType({})   # fitted state: on the class until `fit` sets it (scikit-learn: `__init__` stores only parameters)
     _repr_html_ = None    # plain text in notebooks (scikit-learn's HTML diagram shows nothing useful for one `config`)
     def anomaly_score(self, images)->np.ndarray: raise NotImplementedError
     @property

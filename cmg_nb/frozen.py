@@ -5,6 +5,7 @@
 # %% ../nbs/20_frozen.ipynb #3e324733
 from __future__ import annotations
 import time, json, copy, contextlib
+from types import MappingProxyType
 from dataclasses import dataclass, asdict
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -302,12 +303,13 @@ def score_features(Fb:np.ndarray, # frozen features (N, D)
 # %% ../nbs/20_frozen.ipynb #f403eb56
 class FrozenCMG(Detector):
     "CMG (or an ablation, or a caption-free baseline) on a frozen pretrained backbone; `anomaly_score`: higher = more anomalous."
+    head_ = rid_ = cmer_labels_ = None; scorers_ = offsets_ = MappingProxyType({})   # fitted state, set by `fit`/`load`
     def __init__(self, config:CMGConfig|FrozenConfig|None=None, # shared settings (a `CMGConfig`) or all of them
-                 seed:int|None=None, **kwargs, # the run's seed (None: the config's); `FrozenConfig` settings, e.g. cmer=False
+                 **kwargs, # `FrozenConfig` settings, e.g. cmer=False, seed=1 (seed=None: the config's)
                 ):
         base = asdict(config) if isinstance(config, FrozenConfig) else asdict(FrozenConfig.from_cmg(config))
-        self.config = FrozenConfig(**{**base, **kwargs, **({} if seed is None else {"seed": int(seed)})}).validate()
-        self.head_ = self.rid_ = self.cmer_labels_ = None; self.scorers_, self.offsets_, self.info_ = {}, {}, {}
+        kwargs = {k: v for k, v in kwargs.items() if not (k == "seed" and v is None)}
+        self.config = FrozenConfig(**{**base, **kwargs}).validate()
         self._net, self._cache = None, None
 
     @property
@@ -428,7 +430,7 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         stage_cache:dict|None=None, # shared between detectors: backbone passes and stages are computed once
         progress:bool=True)->FrozenCMG:
     "Algorithm 1 on frozen features (see above); sets the scorers and `offset_`."
-    c, t0, stats = self.config, time.time(), {}
+    c, t0, stats, self.info_ = self.config, time.time(), {}, {}
     train, valid = normal_valid(train, valid, c.val_frac, c.seed, captions=self.method if c.cmer or c.cmle else None)   # caption-free: plain images will do
     cache = self._cache = stage_cache if stage_cache is not None else {}
     x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from fastcore.basics import patch
-from .io import bar
+from .io import bar, interactive
 from .core import CMGConfig, set_seed, get_device, METHODS
 from .data import CaptionedImages
 from .backbones import image_backbone
@@ -22,7 +22,7 @@ from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
-from .detector import (read_model_file, settings_sha, Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, fingerprint, Stages,
+from .detector import (stage_log, read_model_file, settings_sha, Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, fingerprint, Stages,
                               as_image_tensor, ImageChunks)
 from .io import atomic_torch_save
 
@@ -32,14 +32,13 @@ __all__ = ['CMG', 'caption_embeddings', 'cmg_stages', 'matching_and_labels']
 # %% ../nbs/10_pipeline.ipynb #260b6738
 class CMG(Detector):
     "Cross-modal Guidance anomaly detector: `fit` on normal image-caption pairs, score images alone."
+    matching_ = rid_ = encoder_ = scorer_ = None   # fitted parts, set by `fit`/`load`
     def __init__(self, config:CMGConfig|None=None, # all settings (see `CMGConfig`)
                  **kwargs, # settings overriding `config`, e.g. `cmer=False`
                 ):
         self.config = (config or CMGConfig()).replace(**kwargs)
         if self.config.cmer_candidates == "windows":
             raise ValueError("cmer_candidates='windows' is built for the frozen family (cmg-frozen, ssd+cmer-frozen); the from-scratch CMG runs the paper's masks")
-        self.matching_ = self.rid_ = self.encoder_ = self.scorer_ = None
-        self.offset_, self.info_ = None, {}
 
     @classmethod
     def for_method(cls, method:str, config:CMGConfig|None=None, **kwargs)->"CMG":
@@ -169,8 +168,12 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     st = cmg_stages(cfg, x, xv, train, valid, checkpoint, stage_cache)
     say = print if progress and not rank_distrib() else (lambda *a, **k: None)   # rank 0 alone speaks
-    def timed(name, fn):
-        t = time.time(); out = fn(); times[name] = round(time.time() - t, 2); say(f"[{cfg.method}] {name}: {times[name]:.1f}s"); return out
+    def timed(name, fn):   # redirected to a file: a line when each stage starts and ends (`stage_log`); on a terminal: its time
+        t = time.time()
+        with stage_log(cfg.method, name, show=progress and not rank_distrib(), images=len(x) + len(xv)): out = fn()
+        times[name] = round(time.time() - t, 2)
+        if interactive(): say(f"[{cfg.method}] {name}: {times[name]:.1f}s")
+        return out
     T = Tv = W = None
     x_enc, xv_enc = x, xv
     if cfg.cmer or cfg.cmle: T, Tv = timed("text embeddings", lambda: self._text_stage(st, train, valid))

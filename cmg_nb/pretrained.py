@@ -21,12 +21,13 @@ __all__ = ['PretrainedMahalanobis', 'pretrained_cmg']
 # %% ../nbs/17_pretrained.ipynb #bf9f4de1
 class PretrainedMahalanobis(Detector):
     "Frozen pretrained features + Eq. 14 (the 'pretrained Mahalanobis' baseline); `anomaly_score`: higher = more anomalous."
+    net_ = scorer_ = None   # the loaded backbone and the fitted scorer
     def __init__(self, config:CMGConfig|None=None, # uses image_size, n_score_clusters, target_fpr, batch_size, device
                  seed:int=0, # random state of the scorer's k-means (no effect with one cluster)
                  backbone:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
                 ):
         self.config = (config or CMGConfig()).replace(seed=int(seed))
-        self.backbone, self.net_, self.scorer_, self.offset_, self.info_ = backbone, None, None, None, {}
+        self.backbone = backbone
     def __repr__(self): return f"PretrainedMahalanobis(backbone={self.backbone!r}, fitted={self.is_fitted})"
     def _net(self):
         if self.net_ is None:

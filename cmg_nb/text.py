@@ -79,10 +79,13 @@ class HFTextEncoder(TextEncoder):
         finally:
             if bar: hf_logging.enable_progress_bar()
         self.device = torch.device(device or "cpu")
-        self.model.eval().requires_grad_(False).to(self.device)
+        # float64 inside, float32 out: a caption's embedding is then the same bits whatever else shares its batch (padding,
+        # batch size) and however many threads run, so fits do not depend on what the cache holds (MPS has no float64)
+        self.dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        self.model.eval().requires_grad_(False).to(self.device, self.dtype)
         self.batch_size, self.max_length = batch_size, max_length
         self.dim = int(self.model.config.hidden_size)
-        self.key = f"hf:{name or name_or_path}:{_weights_fingerprint(name_or_path)}:len{max_length}"
+        self.key = f"hf:{name or name_or_path}:{_weights_fingerprint(name_or_path)}:len{max_length}:{str(self.dtype)[6:]}"
 
     @torch.no_grad()
     def encode(self, texts:list[str])->np.ndarray:

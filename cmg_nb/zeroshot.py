@@ -5,6 +5,7 @@
 # %% ../nbs/18_zeroshot.ipynb #cca49b3e
 from __future__ import annotations
 import time, json
+from types import MappingProxyType
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ PROMPTS = ("a photo of a {}.", "a {}", "there is a {} in the picture")
 class ZeroShotDetector(Detector):
     "MCM-style zero-shot scoring with prompts of the normal group names (optionally fused with Eq. 14); higher = more anomalous."
     uses_labels = True   # it uses the names of the normal groups (not any anomaly label)
+    matching_ = prompt_emb_ = scorer_ = None; groups_, stats_ = (), MappingProxyType({})   # fitted state, set by `fit`/`load`
     def __init__(self, config:CMGConfig|None=None, # uses text_encoder, image_size, backbone, feat_dim, tau, match_epochs, ...
                  seed:int=0, # seed of the matching model's training
                  prompts=PROMPTS, # templates with one `{}` for the group name
@@ -45,12 +47,12 @@ class ZeroShotDetector(Detector):
         self.config = (config or CMGConfig()).replace(seed=int(seed))
         if not prompts or any("{}" not in p for p in prompts): raise ValueError("prompts must be templates with a '{}' for the group name")
         if not 0 <= weight <= 1: raise ValueError(f"weight must be in [0, 1], got {weight}")
-        self.prompts, self.class_names, self.fused, self.weight = tuple(prompts), dict(class_names or {}), bool(fused), float(weight)
-        self.temperature = self.config.tau if temperature is None else float(temperature)
-        if self.temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.matching_ = self.prompt_emb_ = self.scorer_ = self.offset_ = None
-        self.groups_, self.stats_, self.info_ = [], {}, {}
+        self.prompts, self.class_names, self.fused, self.weight = tuple(prompts), class_names, bool(fused), float(weight)
+        self.temperature = temperature   # kept as given (scikit-learn: parameters unchanged); `T_` resolves None
+        if temperature is not None and temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
 
+    @property
+    def T_(self)->float: "The softmax temperature in use: `temperature`, or the matching model's `tau`."; return float(self.config.tau if self.temperature is None else self.temperature)
     def __repr__(self): return f"ZeroShotDetector(fused={self.fused}, groups={self.groups_}, fitted={self.is_fitted})"
 
 # %% ../nbs/18_zeroshot.ipynb #690097ca
@@ -85,7 +87,7 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     enc = text_encoder_for(cfg.text_encoder, train.captions)
     T, Tv = torch.from_numpy(embed_captions(train.captions, enc)), torch.from_numpy(embed_captions(valid.captions, enc))
     self.matching_ = self._train_matching(x, T, xv, Tv, stage_cache, progress, extra_cbs)
-    self.prompt_texts_ = [[p.format(self.class_names.get(g, g)) for p in self.prompts] for g in self.groups_]
+    self.prompt_texts_ = [[p.format((self.class_names or {}).get(g, g)) for p in self.prompts] for g in self.groups_]
     self.prompt_emb_ = embed_texts(self.matching_, embed_captions(self.prompt_texts_, enc, cache_dir=False))
     if self.fused:
         self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(embed_images(self.matching_, x, features=True).double().numpy())
@@ -93,7 +95,7 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     self.stats_ = dict(zs=(float(zs.mean()), float(zs.std() + 1e-12)), **({"maha": (float(mh.mean()), float(mh.std() + 1e-12))} if mh is not None else {}))
     self._set_offset(self._combine(zs, mh), cfg.target_fpr)
     pred = np.asarray(self.groups_)[(embed_images(self.matching_, xv) @ self.prompt_emb_.T).argmax(1).numpy()]
-    self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.temperature, fit_seconds=round(time.time() - t0, 1),
+    self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.T_, fit_seconds=round(time.time() - t0, 1),
                       valid_group_accuracy=float(np.mean(pred == valid.groups)))   # do the prompts name the normal groups?
     return self
 
@@ -103,7 +105,7 @@ def _parts(self:ZeroShotDetector, x:torch.Tensor):
     "(-MCM, Mahalanobis or None) of float images."
     f = embed_images(self.matching_, x, features=True)                       # one backbone pass for both parts
     with torch.no_grad(): z = F.normalize(self.matching_.image_head(f), dim=-1)   # = embed_images(self.matching_, x)
-    zs = -mcm_score(z, self.prompt_emb_, self.temperature)
+    zs = -mcm_score(z, self.prompt_emb_, self.T_)
     mh = self.scorer_.score(f.double().numpy()) if self.fused else None
     return zs, mh
 

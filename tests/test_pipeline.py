@@ -65,6 +65,14 @@ def test_save_load_same_scores_and_seed_reproducible(split, tmp_path, rid_input)
         torch.save(st, tmp_path / "old.cmg")
         np.testing.assert_array_equal(CMG.load(tmp_path / "old.cmg").anomaly_score(split.test), s)
 
+def test_fit_logs_each_stage_when_redirected(split, capsys):
+    "Output to a file (not a terminal): the from-scratch CMG says when each stage starts and ends (issue 24: silent stages)."
+    CMG(**TINY, seed=0).fit(split.train, split.valid, progress=True)
+    out = capsys.readouterr().out
+    for stage in ("text embeddings", "CMER (matching model, masks, RID)", "CMLE (text clusters, LLE weights)", "anomaly encoder E2", "Mahalanobis scorer"):
+        assert re.search(rf"^\[cmg\] {re.escape(stage)}: \d+ images \.\.\.$", out, re.M), (stage, out)
+        assert re.search(rf"^\[cmg\] {re.escape(stage)}: done in \d+\.\ds$", out, re.M), (stage, out)
+
 def test_checkpoint_resume(split, tmp_path, monkeypatch):
     import cmg_nb.pipeline as P
     ref = CMG(**TINY, seed=1).fit(split.train, split.valid, progress=False).anomaly_score(split.test)

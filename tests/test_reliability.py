@@ -216,3 +216,33 @@ def test_absurd_caption_counts_are_bounded_with_a_warning(folder, tmp_path):
     with open(d / "captions.csv", "a") as f: f.writelines(f'img/3.png,"caption {i}",{load_folder(folder).groups[3]}\n' for i in range(1200))
     with pytest.warns(UserWarning, match=r"1 image\(s\) have more than 1000 captions \(e.g. img/3.png: 1202\)"): data = load_folder(d)
     assert len(data.captions[3]) == 1000 and len(load_folder(d, max_captions=None).captions[3]) == 1202
+
+CAPTIONS = ["a red circle", "a small red disc drawn with a thick outline on a grey background", "a blue square",
+            "a triangle", "a green triangle in the middle of the picture", "two shapes", "a circle, a square and a star",
+            "an outline of a square", "a star with five points, filled in yellow, slightly off centre"]
+
+def test_caption_embeddings_do_not_depend_on_the_cache(tmp_path):
+    "Issue 25 (5): a caption's embedding is the same bits fresh, from a cache filled by a run over other captions, or uncached."
+    from cmg_nb.text import get_text_encoder, encode_texts
+    enc = get_text_encoder("minilm")
+    fresh = encode_texts(CAPTIONS, enc, tmp_path / "empty")
+    encode_texts(CAPTIONS[::3] + ["a photograph of a harbour at dusk, with boats and a lighthouse far away"], enc, tmp_path / "filled")
+    np.testing.assert_array_equal(encode_texts(CAPTIONS, enc, tmp_path / "filled"), fresh)   # 3 cached (other batch), 6 fresh
+    np.testing.assert_array_equal(encode_texts(CAPTIONS, enc, False), fresh)
+
+def test_fit_does_not_depend_on_the_cache(folder, tmp_path, monkeypatch):
+    "Issue 25 (5): the same seed and data give bit-identical scores with an empty caption cache and with one another run filled."
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.data import one_class_split
+    from cmg_nb.frozen import frozen_method
+    from cmg_nb.text import get_text_encoder, encode_texts
+    split = one_class_split(load_folder(folder), ["circle", "square"], seed=0)
+    caps = sorted({c for cs in split.train.captions for c in cs})
+    def scores(cache):
+        monkeypatch.setenv("CMG_CACHE_DIR", str(cache))
+        det = frozen_method("ssd+cmle-frozen", CMGConfig(), seed=0, epochs=2).fit(split.train, split.valid, progress=False)
+        return det.anomaly_score(split.test)
+    empty = scores(tmp_path / "empty")
+    monkeypatch.setenv("CMG_CACHE_DIR", str(tmp_path / "filled"))
+    encode_texts(caps[::2] + CAPTIONS, get_text_encoder("minilm"), None)   # an earlier run over other captions, half of these among them
+    np.testing.assert_array_equal(scores(tmp_path / "filled"), empty)
