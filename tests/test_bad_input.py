@@ -42,12 +42,15 @@ def bomb_png(path, side=20_000):
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 120)
 
-@pytest.fixture(scope="module")
-def model(folder, tmp_path_factory):
+def fit_cli_model(folder, tmp_path_factory, method:str):
+    "`cmg fit --method METHOD` at the tiny settings on the circle/square groups of `folder`; the model file's path."
     out = tmp_path_factory.mktemp("model") / "m.cmg"
-    res = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, "--method", "cmg", *TINY)
+    res = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, "--method", method, *TINY)
     assert res[0] == 0, res
     return out
+
+@pytest.fixture(scope="module")
+def model(folder, tmp_path_factory): return fit_cli_model(folder, tmp_path_factory, "cmg")
 
 # 1. stale checkpoints ---------------------------------------------------------------------------------------------------
 def _edited(folder, tmp_path, kind):

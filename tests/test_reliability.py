@@ -10,17 +10,13 @@ import torch
 from cmg_nb.io import check_writable, OutputError
 from cmg_nb.loaders import load_folder
 from cmg_nb.pipeline import CMG
-from test_bad_input import cmg, one_line_error, TINY
+from test_bad_input import cmg, one_line_error, TINY, fit_cli_model
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory.mktemp("scenes"), 40)
 
 @pytest.fixture(scope="module")
-def model(folder, tmp_path_factory):
-    out = tmp_path_factory.mktemp("model") / "m.cmg"
-    res = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", out, "--method", "ssd", *TINY)
-    assert res[0] == 0, res
-    return out
+def model(folder, tmp_path_factory): return fit_cli_model(folder, tmp_path_factory, "ssd")
 
 @pytest.fixture
 def tiny_fs(tmp_path):

