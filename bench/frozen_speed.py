@@ -40,7 +40,8 @@ def main():
     fit_s = time.time() - t
     res = dict(n_train=len(train), fit_seconds=round(fit_s, 1), encoded=det.info_["encoded"], backbone_seconds=det.info_["backbone_seconds"],
                peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), threads=torch.get_num_threads(),
-               load_average=os.getloadavg()[0])
+               load_average=os.getloadavg()[0], candidates=det.config.candidates, n_candidates=det.info_.get("n_candidates"),
+               date=time.strftime("%Y-%m-%d"))
     if a.n <= 2500:
         net, _ = frozen_backbone()
         reps = int(np.ceil(det.info_["encoded"] / len(ims)))
