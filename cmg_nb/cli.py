@@ -334,6 +334,17 @@ def _stderr_bar(it, show:bool):
             except StopIteration: return
         yield x
 
+# %% ../nbs/12_cli.ipynb #b86c9c7e
+def _threshold_line(thr:float, # the model's threshold (`-offset_`)
+                    n_valid:int|None, # the normal validation images it was set on (`info_["n_valid"]`; None: not recorded)
+                   )->str:
+    "What `cmg score` says of the threshold it used: its value and how many normal validation images set it (issue 24)."
+    from cmg_nb.detector import MIN_VALID
+    if n_valid is None: return f"threshold {thr:.6g}: the model's (the number of validation images it was set on is not recorded)"
+    few = f"; fewer than {MIN_VALID}, so it is a rough guess" if n_valid < MIN_VALID else ""
+    return f"threshold {thr:.6g}: the model's, set on {n_valid} normal validation image(s){few}"
+
+
 # %% ../nbs/12_cli.ipynb #d073fc38
 def cmd_score(args)->int:
     from cmg_nb.io import check_outputs
@@ -347,6 +358,7 @@ def cmd_score(args)->int:
     det = load_detector(args.model)
     if args.heatmap and args.grid > det.config.image_size: raise CMGError(f"--grid {args.grid}: the grid does not fit the model's {det.config.image_size}-pixel images")
     thr = -det.offset_ if args.threshold is None else args.threshold
+    n_valid = det.info_.get("n_valid")                                  # how many normal validation images set the model's threshold
     chunks = range(0, len(paths), args.chunk)
     shown = not args.quiet and sys.stderr.isatty() and len(chunks) > 1   # fastprogress, as fit's bars; on stderr (the rows own stdout)
     say = lambda m: print(("\n" if shown else "") + m, file=sys.stderr, flush=True)   # a message starts a line of its own, not the bar's
@@ -366,9 +378,10 @@ def cmd_score(args)->int:
                     kept = "no --out file is written" if args.out else f"the {len(out.rows)} score(s) before it are written"
                     raise CMGError(f"cannot write a heatmap into {args.heatmap} ({_error_line(e)}); {kept}") from None
         ok = True
-    finally: out.close(ok, threshold=thr)
+    finally: out.close(ok, threshold=thr, **({"n_valid": n_valid} if args.threshold is None else {}))
     if args.heatmap: say(f"wrote {len(out.rows)} heatmap(s) ({args.grid}x{args.grid} regions, PNG + .npy) to {args.heatmap}")
     if n_skipped: say(f"cmg: scored {len(out.rows)} image(s), skipped {n_skipped} unreadable")
+    if args.threshold is None and not args.quiet: say(_threshold_line(thr, n_valid))
     return 0
 
 # %% ../nbs/12_cli.ipynb #dc5dcd76

@@ -240,6 +240,18 @@ def test_threshold_nan_and_grid_too_large(model, folder, tmp_path):
     assert one_line_error(res, "the grid does not fit"), res
     assert not (tmp_path / "hm").exists()
 
+def test_score_says_how_many_validation_images_set_the_threshold(model, folder):
+    "Issue 24: `cmg score` prints the threshold and the number of normal validation images it rests on (saved in the model)."
+    from cmg_nb.evaluation import load_detector
+    det = load_detector(model)
+    n = det.info_["n_valid"]
+    assert n == len(det.decision_scores_) if hasattr(det, "decision_scores_") else n > 0
+    rc, out, err = cmg("score", "--model", model, "--json", folder / "img/0.png")
+    assert rc == 0 and json.loads(out)["n_valid"] == n and json.loads(out)["threshold"] == -det.offset_
+    assert f"threshold {-det.offset_:.6g}: the model's, set on {n} normal validation image(s)" in err, err
+    rc, out, err = cmg("score", "--model", model, "--threshold", "0.5", "--json", folder / "img/0.png")
+    assert rc == 0 and "n_valid" not in json.loads(out) and "set on" not in err    # a threshold of the user's own
+
 def test_group_name_with_a_comma(folder, tmp_path):
     d = tmp_path / "data"; shutil.copytree(folder, d)
     f = d / "captions.csv"; f.write_text(f.read_text().replace(",circle\n", ',"round, thing"\n'))
