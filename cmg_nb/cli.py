@@ -334,7 +334,7 @@ def _stderr_bar(it, show:bool):
             except StopIteration: return
         yield x
 
-# %% ../nbs/12_cli.ipynb #b86c9c7e
+# %% ../nbs/12_cli.ipynb #265fecac
 def _threshold_line(thr:float, # the model's threshold (`-offset_`)
                     n_valid:int|None, # the normal validation images it was set on (`info_["n_valid"]`; None: not recorded)
                    )->str:
