@@ -28,9 +28,9 @@ from .evaluation import run_methods, results_json
 # %% auto #0
 __all__ = ['UCM_NORMAL', 'WIKI_NORMAL', 'PRESETS', 'PRESET_PROFILES', 'PROFILE_NOTES', 'OPENCLIPART_TASKS',
            'OPENCLIPART_DEV_TASKS', 'OPENCLIPART_CAPS', 'LABEL_MARK', 'preset_groups', 'preset_split', 'preset_config',
-           'run_preset', 'once_per_file', 'task_split', 'benchmark_lines', 'paper_gains', 'paper_table', 'gain_lines',
-           'experiment_results', 'results_frame', 'format_results', 'run_experiment', 'EpochAUROC', 'auroc_per_epoch',
-           'selection_gap', 'plot_auroc_per_epoch']
+           'run_preset', 'once_per_file', 'task_split', 'load_result', 'benchmark_lines', 'paper_gains', 'paper_table',
+           'gain_lines', 'experiment_results', 'results_frame', 'format_results', 'run_experiment', 'EpochAUROC',
+           'auroc_per_epoch', 'selection_gap', 'plot_auroc_per_epoch']
 
 # %% ../nbs/14_experiments.ipynb #ba87cb84
 UCM_NORMAL = UCM_CLASSES[:6]      # ours: the paper draws 6 classes at random and does not name them
@@ -186,6 +186,15 @@ def task_split(data:CaptionedImages, # the loaded Open Clip Art (or any data wit
     if max_normal is not None and len(keep) > max_normal: keep = np.sort(np.random.default_rng(seed).choice(keep, max_normal, replace=False))
     data = data.subset(np.sort(np.r_[keep, np.flatnonzero(~isn)]))
     return one_class_split(data, normal, max_anomalies=max_anomalies, seed=seed)
+
+# %% ../nbs/14_experiments.ipynb #22531da6
+def load_result(name:str, # a file of `nbs/results/`, e.g. "openclipart.json"
+               )->dict:
+    "A saved result, read from `results/` (running in `nbs/`, as the docs do) or `nbs/results/` (the repository root, as the README)."
+    for d in (Path("results"), Path("nbs") / "results"):
+        if (d / name).is_file(): return json.loads((d / name).read_text())
+    raise FileNotFoundError(f"{name}: neither results/{name} nor nbs/results/{name} is here; run from the repository root or from nbs/")
+
 
 # %% ../nbs/14_experiments.ipynb #0e4bdee2
 def benchmark_lines(res:dict, # `nbs/results/openclipart.json` (written by `bench/openclipart.py`)
