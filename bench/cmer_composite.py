@@ -9,6 +9,7 @@ Localisation uses the pasted drawings' masks (ground truth, for measuring only):
 and the RID's choice on the test images, each against a random candidate, the best candidate and the oracle crop.
 
     python bench/cmer_composite.py [--tasks comp-signs] [--seeds 0]
+    python bench/cmer_composite.py --rerun ssd+cmer-frozen cmg-frozen   # re-run these only; the others' runs are kept from the file
 
 Writes `nbs/results/cmer_composite.json`.
 """
@@ -34,12 +35,15 @@ def main():
     from cmg_nb.evaluation import run_methods
     from cmg_nb.io import atomic_write_text
     ap = argparse.ArgumentParser(); ap.add_argument("--tasks", nargs="*", default=list(COMPOSITE_TASKS)); ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    ap.add_argument("--rerun", nargs="+", metavar="METHOD", help="re-run only these methods; every other method's runs are kept from the file (same tasks and seeds)")
     a = ap.parse_args()
-    t0, rows, loc, chance = time.time(), [], {}, {}
+    old = json.loads(OUT.read_text()) if a.rerun else None
+    if a.rerun and (list(old["tasks"]) != a.tasks or old["seeds"] != a.seeds): raise SystemExit(f"--rerun: {OUT} holds other tasks or seeds")
+    t0, rows, loc, chance = time.time(), [r for r in old["runs"] if r["method"] not in a.rerun] if a.rerun else [], {}, {}
     for task in a.tasks:
         split = composite_split(task, seed=0)
         chance[task] = float(np.mean(split.test_labels))            # AUPR of a random score: the share of anomalies
-        runs, models = run_methods(split, METHODS, a.seeds, CMGConfig(), progress=False, keep_models=True)
+        runs, models = run_methods(split, a.rerun or METHODS, a.seeds, CMGConfig(), progress=False, keep_models=True)
         for r in runs.to_dict("records"): rows.append(dict(task=task, **{k: r[k] for k in ("method", "seed", "auroc", "aupr", "fit_seconds")}))
         det = models[("cmg-frozen", a.seeds[0])]
         loc[task] = dict(seed=a.seeds[0], info={k: v for k, v in det.info_.items() if isinstance(v, (int, float))},
@@ -58,7 +62,8 @@ def main():
                                 per_task_auroc={t: float(per.loc[m, t]) for t in a.tasks}) for m in METHODS},
                chance_aupr=float(np.mean(list(chance.values()))), chance_aupr_per_task=chance, best_caption_free=best_free, cmg_minus_best_free=dict(auroc=margin, paired_ci95=ci, n_pairs=int(len(pair))),
                target=dict(rule="cmg-frozen >= best caption-free + 5 AUROC points (mean over tasks x seeds)", met=bool(margin >= 0.05)),
-               localisation=loc, runs=rows, seconds=round(time.time() - t0, 1))
+               localisation=loc, runs=rows, seconds=round(time.time() - t0, 1),
+               **(dict(rerun=dict(methods=a.rerun, kept_from=dict(date=old.get("rerun", {}).get("kept_from", {}).get("date") or old["date"], seconds=old["seconds"]))) if a.rerun else {}))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(OUT, json.dumps(res, indent=1))
     print(json.dumps({k: res[k] for k in ("best_caption_free", "cmg_minus_best_free", "target", "seconds")}, indent=1))

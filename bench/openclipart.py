@@ -6,6 +6,7 @@ nbs/results/openclipart.json (the results page and the README read their numbers
 
     python bench/openclipart.py                 # the benchmark (about 15 minutes on 2 cores)
     python bench/openclipart.py --quick         # 1 task, 1 seed: a smoke run
+    python bench/openclipart.py --rerun ssd+cmer-frozen cmg-frozen   # re-run these methods only; the others' runs are kept from the file
 
 Rules fixed before any result was seen: the tasks and caps (`OPENCLIPART_TASKS`, `OPENCLIPART_CAPS`), the split
 seed 0, seeds 0-2, every setting of the family (`FrozenConfig` defaults), and the from-scratch SSD at the demo's
@@ -26,7 +27,7 @@ def ci95(v):
     v = np.asarray(v, float)
     return float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
-def run(tasks, seeds, scratch=True, progress=False):
+def run(tasks, seeds, scratch=True, progress=False, methods=None):
     from cmg_nb.core import CMGConfig
     from cmg_nb.openclipart import load_openclipart
     from cmg_nb.experiments import task_split
@@ -43,6 +44,7 @@ def run(tasks, seeds, scratch=True, progress=False):
         cache = {}
         for seed in seeds:
             for m in BASELINES + FAMILY + (["ssd"] if scratch else []):
+                if methods is not None and m not in methods: continue
                 if m in BASELINES and seed != seeds[0]: continue           # deterministic: one fit
                 cfg = CMGConfig(**DEMO_CONFIG) if m == "ssd" else CMGConfig()
                 t = time.time()
@@ -74,6 +76,15 @@ def run(tasks, seeds, scratch=True, progress=False):
                 print(f"  {m:16s} seed {seed}: AUROC {100 * r['auroc']:.1f} (knn {100 * r.get('auroc_knn', np.nan):.1f}, "
                       f"maha {100 * r['auroc_maha']:.1f}, maha K=5 {100 * r.get('auroc_maha5', np.nan):.1f})  AUPR {100 * r['aupr']:.1f}  fit {fit_s:.0f}s", flush=True)
     return rows, loc
+
+def _commit():
+    "The code's git commit (with '+' when the tree has changes), or None outside a git checkout."
+    import subprocess
+    try:
+        h = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return h + ("+" if dirty else "")
+    except (OSError, subprocess.CalledProcessError): return None
 
 def summarize(rows, tasks, seeds):
     "Per method: mean over tasks (each task's mean over seeds) with the 95% interval over tasks; and the targets."
@@ -113,13 +124,21 @@ def main():
     p.add_argument("--quick", action="store_true", help="one task, one seed, no from-scratch SSD (a smoke run)")
     p.add_argument("--dev", action="store_true", help="the development tasks where the design was chosen (nbs/results/openclipart_dev.json)")
     p.add_argument("--out", default=str(ROOT / "nbs/results/openclipart.json"))
+    p.add_argument("--rerun", nargs="+", metavar="METHOD", help="re-run only these methods; every other method's runs are kept from --out (same tasks and seeds)")
     a = p.parse_args()
     from cmg_nb.experiments import OPENCLIPART_TASKS, OPENCLIPART_DEV_TASKS, OPENCLIPART_CAPS
     tasks, seeds = (["living"], [0]) if a.quick else (list(OPENCLIPART_DEV_TASKS), [0, 1, 2]) if a.dev else (list(OPENCLIPART_TASKS), [0, 1, 2])
     if a.dev and a.out == p.get_default("out"): a.out = str(ROOT / "nbs/results/openclipart_dev.json")
     t0 = time.time()
-    rows, loc = run(tasks, seeds, scratch=not (a.quick or a.dev))
-    res = dict(summarize(rows, tasks, seeds), runs=rows, localisation=loc, tasks={t: {**OPENCLIPART_TASKS, **OPENCLIPART_DEV_TASKS}[t] for t in tasks}, caps=OPENCLIPART_CAPS,
+    old = json.loads(Path(a.out).read_text()) if a.rerun else None
+    if a.rerun and (list(old["tasks"]) != tasks or old["seeds"] != seeds): sys.exit(f"--rerun: {a.out} holds other tasks or seeds")
+    rows, loc = run(tasks, seeds, scratch=not (a.quick or a.dev), methods=a.rerun)
+    if a.rerun:                                           # the kept methods' runs, first, as the full run orders them
+        rows = [r for r in old["runs"] if r["method"] not in a.rerun] + rows
+        loc = loc or old["localisation"]
+    rerun = dict(methods=a.rerun, date=time.strftime("%Y-%m-%d"), seconds=round(time.time() - t0), kept_from=dict(date=old.get("rerun", {}).get("kept_from", {}).get("date") or old.get("date"),
+                 seconds=old["seconds"])) if a.rerun else None
+    res = dict(summarize(rows, tasks, seeds), runs=rows, localisation=loc, date=time.strftime("%Y-%m-%d"), commit=_commit(), **(dict(rerun=rerun) if rerun else {}), tasks={t: {**OPENCLIPART_TASKS, **OPENCLIPART_DEV_TASKS}[t] for t in tasks}, caps=OPENCLIPART_CAPS,
                seeds=seeds, split_seed=0, seconds=round(time.time() - t0), machine=dict(cpus=os.cpu_count(), python=platform.python_version(),
                load_average=os.getloadavg()[0]))
     from cmg_nb.experiments import benchmark_lines

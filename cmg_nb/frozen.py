@@ -27,8 +27,9 @@ from functools import partial
 # %% auto #0
 __all__ = ['FROZEN_BACKBONES', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',
            'pretrained_knn', 'pretrained_maha', 'frozen_backbone', 'encode', 'cached_features', 'FrozenConfig',
-           'MatchingProjector', 'view_similarities', 'train_projector', 'cmer_labels', 'e1_retrieval', 'ViewRID',
-           'train_view_rid', 'rid_choose', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method']
+           'MatchingProjector', 'view_similarities', 'train_projector', 'cmer_labels', 'view_scores', 'cmer_choice',
+           'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose', 'AnomalyHead', 'train_head', 'score_features',
+           'FrozenCMG', 'frozen_method']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
 FROZEN_BACKBONES = ("mobilenet_v2_imagenet",)
@@ -89,6 +90,7 @@ class FrozenConfig:
     n_regions:int = 4            # M (the paper: 4 for Class-COCO and UCM): the one-region masks, candidates of CMER and views of E2
     candidates:str = "windows"   # CMER's candidate views: "windows" (whole image + M masks + windows to keep; 05_masking) or "masks" (the paper's)
     window_grid:int = 3          # windows to keep: the s x s squares of cells of this grid, s < window_grid
+    whole_margin:float = 0.5     # Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
     mask_mode:str = "hard"
     soft_scale:float = 0.1
     text_encoder:str = "minilm"
@@ -125,6 +127,7 @@ class FrozenConfig:
                   rid_epochs=self.rid_epochs, seed=self.seed).validate()
         if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
         if self.candidates not in CANDIDATE_SETS: raise ValueError(f"candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.candidates!r}")
+        if not (isinstance(self.whole_margin, (int, float)) and 0 <= self.whole_margin < float("inf")): raise ValueError(f"whole_margin must be a finite number >= 0, got {self.whole_margin!r}")
         if not isinstance(self.window_grid, int) or not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
         return self
 
@@ -196,6 +199,26 @@ def cmer_labels(m:MatchingProjector, # trained E1
     zi = m.encode_image(torch.as_tensor(FM, dtype=torch.float32))
     zt = m.encode_text(torch.as_tensor(np.asarray(T, np.float32)))
     return matching_scores(zt, zi).argmax(1).numpy().astype(np.int64)
+
+# %% ../nbs/20_frozen.ipynb #ca774e2e
+@torch.no_grad()
+def view_scores(m:MatchingProjector, # trained E1
+                FC:np.ndarray, # features of each image's candidate views (N, C, D)
+                T:np.ndarray, # caption embeddings (N, d)
+               )->np.ndarray:
+    "E1's cosine (N, C) of each image's caption with each of its candidate views."
+    zi = m.encode_image(torch.as_tensor(np.asarray(FC, np.float32)))
+    return torch.einsum("nd,ncd->nc", m.encode_text(torch.as_tensor(np.asarray(T, np.float32))), zi).numpy()
+
+# %% ../nbs/20_frozen.ipynb #eda836eb
+def cmer_choice(S:np.ndarray, # E1's cosines (N, C), from `view_scores`
+                whole=None, # boolean (C,): the whole-image candidate (None: there is none)
+                margin:float=0., # the whole image wins unless a view beats it by more than this
+               )->np.ndarray:
+    "Eq. 2 with a margin for the whole image: the chosen candidate (N,) of each image."
+    S = np.asarray(S, np.float64)
+    if whole is not None and margin: S = S + margin * np.asarray(whole, np.float64)
+    return S.argmax(1).astype(np.int64)
 
 # %% ../nbs/20_frozen.ipynb #168cee20
 @torch.no_grad()
@@ -303,7 +326,7 @@ def score_features(Fb:np.ndarray, # frozen features (N, D)
 # %% ../nbs/20_frozen.ipynb #f403eb56
 class FrozenCMG(Detector):
     "CMG (or an ablation, or a caption-free baseline) on a frozen pretrained backbone; `anomaly_score`: higher = more anomalous."
-    head_ = rid_ = cmer_labels_ = None; scorers_ = offsets_ = MappingProxyType({})   # fitted state, set by `fit`/`load`
+    head_ = rid_ = cmer_labels_ = cmer_scores_ = None; scorers_ = offsets_ = MappingProxyType({})   # fitted state, set by `fit`/`load`
     def __init__(self, config:CMGConfig|FrozenConfig|None=None, # shared settings (a `CMGConfig`) or all of them
                  **kwargs, # `FrozenConfig` settings, e.g. cmer=False, seed=1 (seed=None: the config's)
                 ):
@@ -350,14 +373,18 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
     "E1 (Eq. 1), CMER's labels (Eq. 2) and the RID (Eq. 3) on the cached views (N, 1 + C', D) (one stage, cached)."
     c = self.config
     off = int(c.candidates == "masks")                  # "masks": view 0 is the whole image, not a candidate
-    def run():
+    def e1():
         m = train_projector(V[:, 0] if off else V, T, Vv[:, 0] if off else Vv, Tv, c)     # the paper: E1 on whole images
-        l, lv = cmer_labels(m, V[:, off:], T), cmer_labels(m, Vv[:, off:], Tv)
-        rid = train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
-        return dict(labels=l, valid_labels=lv, rid=rid.state_dict(), retrieval=e1_retrieval(m, Vv[:, 0], Tv),
-                    rid_valid_accuracy=float((rid_choose(rid, Vv[:, off:]) == lv).mean()) if len(lv) else float("nan"))
-    key = ("frozen-cmer", fingerprint(V, T, Vv, Tv), c.candidates, c.match_epochs, c.rid_epochs, c.tau, c.lr, c.batch_size, c.seed)
-    return _stage(cache, key, run)
+        return dict(scores=view_scores(m, V[:, off:], T), valid_scores=view_scores(m, Vv[:, off:], Tv), retrieval=e1_retrieval(m, Vv[:, 0], Tv))
+    key = ("frozen-e1", fingerprint(V, T, Vv, Tv), c.candidates, c.match_epochs, c.tau, c.lr, c.batch_size, c.seed)
+    s = _stage(cache, key, e1)
+    whole = (self.candidates().kind == "whole").to_numpy()
+    def rid():
+        l, lv = cmer_choice(s["scores"], whole, c.whole_margin), cmer_choice(s["valid_scores"], whole, c.whole_margin)
+        r = train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
+        return dict(s, labels=l, valid_labels=lv, rid=r.state_dict(),
+                    rid_valid_accuracy=float((rid_choose(r, Vv[:, off:]) == lv).mean()) if len(lv) else float("nan"))
+    return _stage(cache, key + ("rid", c.whole_margin, c.rid_epochs), rid)
 
 # %% ../nbs/20_frozen.ipynb #ea06d304
 @patch
@@ -445,7 +472,7 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         if c.cmer:
             with log("cmer", images=len(V)): cm = self._cmer(V, Vv, T, Tv, cache)
             self.rid_ = ViewRID(V.shape[-1], V.shape[1] - off); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
-            anchor, self.cmer_labels_ = cm["labels"] + off, cm["labels"]
+            anchor, self.cmer_labels_, self.cmer_scores_ = cm["labels"] + off, cm["labels"], cm["scores"]
             self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / (V.shape[1] - off), n_candidates=int(V.shape[1] - off),
                               e1_R1=cm["retrieval"]["R@1"], e1_R5=cm["retrieval"]["R@5"], e1_chance_R1=cm["retrieval"]["chance_R@1"],
                               cmer_whole_rate=float((self.candidates().kind.to_numpy()[cm["labels"]] == "whole").mean()))
@@ -504,6 +531,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     cfg = json.loads(st["config"])
     if "rid" in st and "candidates" not in cfg:
         raise ValueError("this model file is from an older cmg_nb whose RID read pooled pixels; refit it with this version (cmg fit)")
+    cfg.setdefault("whole_margin", 0.0)                                      # files from before the margin: plain Eq. 2
     self = cls(FrozenConfig(**cfg))
     fp = _backbone_fingerprint(self.net())
     if fp != st["backbone_fingerprint"]: raise ValueError(f"the installed {self.config.backbone} weights differ from those this model was trained with")

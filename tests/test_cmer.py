@@ -184,6 +184,20 @@ def test_whole_image_wins_when_every_window_cuts_the_object():
     labels, cands = _labels(x, [[1, 1, 1, 1, 0]])
     assert cands.kind[labels[0]] == "whole"
 
+def test_whole_margin_keeps_the_whole_image_against_a_slightly_better_window():
+    "A red square in the centre cell, a caption of mostly red: the centre window beats the whole image by a cosine gap g; a margin above g keeps the whole image, one below does not."
+    from cmg_nb.masking import cmer_candidates, candidate_views
+    from cmg_nb.frozen import cmer_choice
+    x = torch.zeros(1, 3, 12, 12); x[0, 0, 4:8, 4:8] = 1
+    cands = cmer_candidates("windows", 4, 3)
+    z = torch.nn.functional.normalize(torch.stack([ColourShares().encode_image(v) for v in candidate_views(x, cands)])[0], dim=-1)
+    t = torch.nn.functional.normalize(torch.tensor([0.8, 0, 0, 0, 0.2]), dim=0)
+    S = (z @ t).numpy()[None]
+    whole = (cands.kind == "whole").to_numpy()
+    g = S[0, ~whole].max() - S[0, whole][0]
+    assert g > 0 and cands.kind[cmer_choice(S)[0]] == "window"
+    assert cands.kind[cmer_choice(S, whole, g + 1e-6)[0]] == "whole" and cands.kind[cmer_choice(S, whole, g - 1e-6)[0]] == "window"
+
 def test_window_wins_when_the_caption_names_a_small_object():
     "A red square exactly in the centre cell on black, a caption of red only: the centre cell's window is kept."
     x = torch.zeros(1, 3, 12, 12); x[0, 0, 4:8, 4:8] = 1

@@ -175,3 +175,18 @@ def test_fit_logs_each_stage_when_redirected(split, capsys):
     out = capsys.readouterr().out
     for stage in ("views", "head"):
         assert f"[ssd-frozen] {stage}:" in out and f"[ssd-frozen] {stage}: done in" in out, out
+
+def test_whole_margin_reaches_the_labels_and_the_saved_model(split, tmp_path):
+    "`whole_margin`: 0 is Eq. 2's argmax of E1's cosines; a margin above every gap keeps the whole image everywhere; it is saved, and files from before it load as 0."
+    cache = {}
+    fit = lambda m: frozen_method("ssd+cmer-frozen", SMALL, seed=0, whole_margin=m, **FAST).fit(split.train, split.valid, stage_cache=cache, progress=False)
+    plain, always = fit(0.0), fit(2.0)
+    np.testing.assert_array_equal(plain.cmer_labels_, plain.cmer_scores_.argmax(1))                # cosines in [-1, 1]
+    whole = (plain.candidates().kind == "whole").to_numpy()
+    assert whole[0] and not always.cmer_labels_.any() and always.info_["cmer_whole_rate"] == 1.0
+    np.testing.assert_array_equal(always.cmer_scores_, plain.cmer_scores_)                         # one E1: the margin acts after it
+    back = Detector.load(always.save(tmp_path / "m.cmg"))
+    assert back.config.whole_margin == 2.0
+    st = plain._state(); cfg = json.loads(st["config"]); cfg.pop("whole_margin"); st["config"] = json.dumps(cfg)
+    assert FrozenCMG._from_state(st).config.whole_margin == 0.0
+    with pytest.raises(ValueError, match="whole_margin must be a finite number >= 0"): FrozenCMG(SMALL, whole_margin=-0.1)
