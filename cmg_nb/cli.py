@@ -6,7 +6,7 @@
 from __future__ import annotations
 import sys, os, argparse, json, math, warnings, tempfile
 from pathlib import Path
-from dataclasses import fields
+from dataclasses import fields, asdict
 import numpy as np
 from .core import CMGConfig, METHODS
 # third-party deprecation chatter is not for the user of a command line
@@ -15,8 +15,8 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 # has parsed: `cmg --help` and `cmg --version` answer at once (`tests/test_cli.py` checks that nothing heavy is imported)
 
 # %% auto #0
-__all__ = ['CMGError', 'tour', 'config_from_args', 'default_method', 'cmd_fit', 'cmd_score', 'threshold_table', 'cmd_evaluate',
-           'cmd_demo', 'cmd_export', 'main']
+__all__ = ['CMGError', 'tour', 'frozen_settings', 'config_from_args', 'method_config', 'default_method', 'cmd_fit', 'cmd_score',
+           'threshold_table', 'cmd_evaluate', 'cmd_demo', 'cmd_export', 'main']
 
 # %% ../nbs/12_cli.ipynb #dd69fb08
 class CMGError(Exception):
@@ -85,15 +85,61 @@ def _value_parser(kind:str):
     parse.__name__ = base.__name__
     return parse
 
+# %% ../nbs/12_cli.ipynb #77826fbf
+_FROZEN_USES = dict(   # which FrozenConfig settings each part of the frozen family reads (20_frozen)
+    all=("backbone", "image_size", "k", "val_frac", "target_fpr", "seed", "device"),
+    head=("scorer", "n_regions", "mask_mode", "soft_scale", "head_dim", "hidden", "epochs", "max_steps", "simclr_tau", "lr", "batch_size"),
+    cmer=("text_encoder", "candidates", "window_grid", "whole_margin", "match_epochs", "rid_epochs", "tau"),
+    cmle=("text_encoder", "n_text_clusters", "lle_neighbors", "lle_reg", "lam"))
+_FROZEN_FLAG = dict(candidates="cmer_candidates", k="knn_k")   # FrozenConfig settings whose flag is the CMGConfig flag of the same setting
+
+def frozen_settings(method:str, # a key of `FROZEN_METHODS`
+                   )->tuple:
+    "The `FrozenConfig` settings that the frozen `method` reads (its name fixes cmer, cmle, head and a pretrained-* scorer)."
+    from cmg_nb.frozen import FROZEN_METHODS
+    spec = {"cmer": True, "cmle": True, "head": True, **FROZEN_METHODS[method]}
+    return tuple(dict.fromkeys([*_FROZEN_USES["all"], *(n for part in ("head", "cmer", "cmle") if spec[part] for n in _FROZEN_USES[part])]))
+
+# %% ../nbs/12_cli.ipynb #b50ac4bc
+def _settings_of(method:str|None)->tuple:
+    "(settings class, the method's defaults, the settings it takes) of `cmg fit --method`: `FrozenConfig` for the frozen family, else `CMGConfig`."
+    if method in METHODS: return CMGConfig, CMGConfig(**METHODS[method]), tuple(n for n in _FLAGS if n not in ("cmer", "cmle"))   # the name fixes them
+    if method is not None:
+        from cmg_nb.frozen import FROZEN_METHODS, FrozenConfig
+        if method in FROZEN_METHODS: return FrozenConfig, FrozenConfig(**FROZEN_METHODS[method]), frozen_settings(method)
+        from cmg_nb.evaluation import available_methods, make_detector
+        if method in available_methods():                        # what its factory sets itself (cmg-pretrained: backbone, lr, cmer, cmle) is not taken
+            c0, c1 = CMGConfig(), CMGConfig(cmer=False, cmle=False)
+            d0, d1 = (make_detector(method, c).config for c in (c0, c1))
+            return CMGConfig, d0, tuple(n for n in _FLAGS if getattr(d0, n) == getattr(c0, n) and getattr(d1, n) == getattr(c1, n))
+    return CMGConfig, CMGConfig(), _FLAGS
+
+# %% ../nbs/12_cli.ipynb #56dae8b1
+def _why_unused(method:str, name:str)->str:
+    "Why the frozen `method` refuses the setting `name` (one clause)."
+    from cmg_nb.frozen import FROZEN_METHODS
+    spec, u = {"cmer": True, "cmle": True, "head": True, **FROZEN_METHODS[method]}, _FROZEN_USES
+    if name in ("cmer", "cmle", "head") or (name == "scorer" and not spec["head"]): return "the method's name fixes it; choose another --method"
+    if name in u["head"] and not spec["head"]: return "it scores the whole image's frozen features; it has no masks or views"
+    if name in u["cmer"] and name in u["cmle"] and not (spec["cmer"] or spec["cmle"]): return "it uses no captions"
+    if name in u["cmer"] and not spec["cmer"]: return "it has no CMER; use cmg-frozen or ssd+cmer-frozen"
+    if name in u["cmle"] and not spec["cmle"]: return "it has no CMLE; use cmg-frozen or ssd+cmle-frozen"
+    return "it is a setting of the from-scratch methods (CMGConfig); the frozen family's settings are FrozenConfig's"
+
 # %% ../nbs/12_cli.ipynb #c6818067
-def _add_config_flags(p):
-    "One flag per `CMGConfig` setting, with its comment, default and choices as help; --config FILE and --print-config."
+def _add_config_flags(p, method:str|None=None, # `cmg fit`'s method: its settings and defaults are shown (None: `CMGConfig`'s)
+                     ):
+    "One flag per setting of `method`, with its comment, the method's default and choices as help; --config FILE and --print-config."
     from fastcore.docments import docments
-    g, docs, d0 = p.add_argument_group("settings (CMGConfig; a flag not given keeps the method's default)"), docments(CMGConfig), CMGConfig()
-    for f in fields(CMGConfig):
-        flag, hlp = "--" + f.name.replace("_", "-"), f"{docs.get(f.name) or ''} (default: {getattr(d0, f.name)})".replace("%", "%%")
-        if str(f.type) == "bool": g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=hlp)
-        else: g.add_argument(flag, dest=f.name, type=_value_parser(str(f.type)), default=None, choices=_CHOICES.get(f.name), help=hlp)
+    cls, d0, names = _settings_of(method)
+    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} ({cls.__name__}; a flag not given keeps the method's default)"), docments(cls)
+    every = {n: (CMGConfig, n) for n in _FLAGS}
+    if cls is not CMGConfig: every.update({_FROZEN_FLAG.get(f.name, f.name): (cls, f.name) for f in fields(cls)})   # the others: hidden, refused with a reason
+    for dest, (c, n) in every.items():
+        f = next(f for f in fields(c) if f.name == n)
+        hlp = f"{docs.get(n) or ''} (default: {getattr(d0, n)})".replace("%", "%%") if c is cls and n in names else argparse.SUPPRESS
+        if str(f.type) == "bool": g.add_argument("--" + dest.replace("_", "-"), dest=dest, action=argparse.BooleanOptionalAction, default=None, help=hlp)
+        else: g.add_argument("--" + dest.replace("_", "-"), dest=dest, type=_value_parser(str(f.type)), default=None, choices=_CHOICES.get(n), help=hlp)
     g.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="a setting by name (value parsed as JSON)")
     g.add_argument("--config", dest="config_file", default=None, metavar="FILE", help="settings from a YAML or JSON file; flags override it")
     g.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit (nothing is run)")
@@ -118,26 +164,48 @@ def _config_file(path)->dict:
     return d
 
 # %% ../nbs/12_cli.ipynb #2ffee7b2
-def _print_config(args, cfg:CMGConfig)->bool:
+def _print_config(args, cfg, # the resolved `CMGConfig` or `FrozenConfig`
+                  names=None, # the settings to print (None: all)
+                 )->bool:
     "With --print-config: print the resolved settings as YAML (usable as --config) and say so."
     if not getattr(args, "print_config", False): return False
     import yaml
-    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end=""); return True
+    d = cfg.to_dict() if isinstance(cfg, CMGConfig) else asdict(cfg)
+    print(yaml.safe_dump({k: v for k, v in d.items() if names is None or k in names}, sort_keys=False), end=""); return True
 
-# %% ../nbs/12_cli.ipynb #0dc4acd5
-def config_from_args(args, base:dict|None=None)->CMGConfig:
-    "A validated `CMGConfig` from `base` overridden by the flags that were given (backbone checked too)."
-    from cmg_nb.backbones import BACKBONES
-    d = {**(base or {}), **_config_file(getattr(args, "config_file", None))}
-    d.update({k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None})
+# %% ../nbs/12_cli.ipynb #18d2ca23
+def _given(args, dests)->dict:
+    "The settings given on the command line, by name: the --config file, then the flags given (`dests`), then --set NAME=VALUE."
+    d = dict(_config_file(getattr(args, "config_file", None)))
+    d.update({k: getattr(args, k) for k in dests if getattr(args, k, None) is not None})
     for kv in getattr(args, "extra", []) or []:
         if "=" not in kv: raise CMGError(f"--set expects NAME=VALUE, got {kv!r}")
         k, v = kv.split("=", 1)
         try: d[k.strip()] = json.loads(v)
         except json.JSONDecodeError: d[k.strip()] = v
-    cfg = CMGConfig.from_dict({**CMGConfig().to_dict(), **d})
+    return d
+
+# %% ../nbs/12_cli.ipynb #0dc4acd5
+def config_from_args(args, base:dict|None=None)->CMGConfig:
+    "A validated `CMGConfig` from `base` overridden by the flags that were given (backbone checked too)."
+    from cmg_nb.backbones import BACKBONES
+    cfg = CMGConfig.from_dict({**CMGConfig().to_dict(), **(base or {}), **_given(args, _FLAGS)})
     if cfg.backbone not in BACKBONES: raise CMGError(f"unknown backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
     return cfg
+
+# %% ../nbs/12_cli.ipynb #23a2d2ec
+def method_config(args, method:str|None=None)->CMGConfig:
+    "The validated settings `method` fits with: its defaults, then --config, the flags and --set (the frozen family: a `FrozenConfig`)."
+    cls, d0, names = _settings_of(method)
+    if cls is CMGConfig:
+        bad = [k for k in _given(args, _FLAGS) if k not in names]
+        if bad: raise CMGError(f"--{bad[0].replace('_', '-')}: {method} sets it itself ({bad[0]}={getattr(d0, bad[0])!r}); leave it out or choose another --method")
+        return config_from_args(args, METHODS.get(method))
+    alias = {_FROZEN_FLAG.get(f.name, f.name): f.name for f in fields(cls)}
+    given = {alias.get(k, k): v for k, v in _given(args, [*alias, *_FLAGS]).items()}
+    for k in given:
+        if k not in names: raise CMGError(f"--{_FROZEN_FLAG.get(k, k).replace('_', '-')}: {method} does not use it; " + (_why_unused(method, k) if k in alias.values() or k in _FLAGS else f"{method}'s settings are {', '.join(names)}"))
+    return cls(**{**asdict(d0), **given}).validate()
 
 # %% ../nbs/12_cli.ipynb #eaeba8d2
 def _groups(values, known=())->list:
@@ -178,15 +246,25 @@ def _save_or_rescue(det, out:Path)->Path:
         raise CMGError(f"cannot write the model to {out} ({why}); the fitted model was saved to {rescue}") from None
 
 # %% ../nbs/12_cli.ipynb #3e15ac51
-def _fit_detector(args, train):
-    "Build and fit the detector `args.method` asks for (CMG's from-scratch methods or any registered one)."
+def _build_detector(args):
+    "The unfitted detector `args.method` asks for, with the settings `method_config` resolves (what --print-config shows)."
     from cmg_nb.pipeline import CMG
     from cmg_nb.evaluation import make_detector
-    if args.method in METHODS:
-        return CMG(config_from_args(args, METHODS[args.method])).fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
-    cfg = config_from_args(args)
+    cfg = method_config(args, args.method)
+    if args.method in METHODS: return CMG(cfg)
+    if not isinstance(cfg, CMGConfig):
+        from cmg_nb.frozen import FrozenCMG
+        return FrozenCMG(cfg)
     det = make_detector(args.method, cfg, seed=cfg.seed)
     if not hasattr(det, "save"): raise CMGError(f"method {args.method} cannot be saved to a file yet; use `cmg evaluate --methods {args.method}`")
+    for k, v in _given(args, _FLAGS).items():                    # a factory that sets a setting itself: never a silently ignored flag
+        if k in _FLAGS and getattr(det.config, k) != v: raise CMGError(f"--{k.replace('_', '-')}: {args.method} fits with {k}={getattr(det.config, k)!r} whatever is given; leave it out")
+    return det
+
+def _fit_detector(args, train):
+    "Build and fit the detector `args.method` asks for (CMG's from-scratch methods or any registered one)."
+    det = _build_detector(args)
+    if args.method in METHODS: return det.fit(train, checkpoint=args.checkpoint, progress=not args.quiet)
     return det.fit(train, progress=not args.quiet)
 
 # %% ../nbs/12_cli.ipynb #44ad684d
@@ -197,17 +275,7 @@ def _check_fit_args(args):
     _methods(args.method)
     if args.method not in METHODS:
         if args.checkpoint: raise CMGError(f"--checkpoint is for the from-scratch methods ({', '.join(METHODS)}), not {args.method}")
-        shared = ("text_encoder", "n_text_clusters", "device", "seed", "scorer", "n_regions", "cmer_candidates")   # what a registered detector may read from CMGConfig
-        unused = [k for k in _FLAGS if getattr(args, k, None) is not None and k not in shared]
-        if unused and (args.method.endswith("-frozen") or args.method in ("pretrained-knn", "pretrained-maha")):
-            raise CMGError(f"--{unused[0].replace('_', '-')} is a setting of the from-scratch methods; {args.method} does not use it (see FrozenConfig)")
-        from cmg_nb.frozen import FROZEN_METHODS
-        spec = FROZEN_METHODS.get(args.method, {})
-        if args.method in FROZEN_METHODS and not spec.get("cmer") and getattr(args, "cmer_candidates", None) is not None:
-            raise CMGError(f"--cmer-candidates: {args.method} has no CMER; use cmg-frozen or ssd+cmer-frozen")
-        if args.method in FROZEN_METHODS and not spec.get("head", True) and getattr(args, "n_regions", None) is not None:
-            raise CMGError(f"--n-regions: {args.method} scores the whole image's frozen features; it has no masks or views")
-    config_from_args(args, METHODS.get(args.method))
+    method_config(args, args.method)                            # a setting the method does not use is refused here, with the reason
     if args.checkpoint and Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
         raise CMGError(f"--checkpoint {args.checkpoint} is a file; give a folder")
     check_writable(args.out, what="--out")
@@ -220,7 +288,7 @@ def cmd_fit(args)->int:
     from fastai.torch_core import rank_distrib
     from cmg_nb.loaders import load_data
     args.method = args.method or default_method()
-    if _print_config(args, config_from_args(args, METHODS.get(args.method))): return 0
+    if getattr(args, "print_config", False): _methods(args.method); _print_config(args, _build_detector(args).config, _settings_of(args.method)[2]); return 0
     out = Path(args.out)
     if out.is_dir(): raise CMGError(f"--out {out} is a folder; give a file name such as model.cmg")
     _check_fit_args(args)
@@ -495,7 +563,8 @@ def _demo_tour_parsers(sub):
     t.add_argument("--seed", type=int, default=0, help="seed of the embedded scenes (default: 0)")
 
 # %% ../nbs/12_cli.ipynb #d748f05d
-def _train_parser(sub, name:str):
+def _train_parser(sub, name:str, method:str|None=None, # `cmg fit`'s method (its settings become the flags' help)
+                 ):
     hlp = dict(fit="train a detector on the normal groups of a data set and save it",
                evaluate="one-class split; train and evaluate methods over seeds; print the table")[name]
     f = sub.add_parser(name, help=hlp)
@@ -505,10 +574,11 @@ def _train_parser(sub, name:str):
                    help="normal groups: comma-separated, the flag repeated, or @FILE (one per line)" + ("" if name == "fit" else "; with --preset: overrides the preset's"))
     f.add_argument("--on-error", default="raise", choices=["raise", "skip"], help="unreadable images: stop (default) or skip them")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines")
-    _add_config_flags(f)
+    _add_config_flags(f, method if name == "fit" else None)
     if name == "fit":
         f.add_argument("--out", required=True, help="model file to write")
-        f.add_argument("--method", default=None, help="any method of `cmg evaluate` that can be saved (default: cmg-frozen on a CPU, cmg on a GPU)")
+        f.add_argument("--method", default=None, help="any method of `cmg evaluate` that can be saved (default: cmg-frozen on a CPU, cmg on a GPU); "
+                       "with --help: that method's settings")
         f.add_argument("--checkpoint", default=None, help="folder for resumable stage checkpoints")
         return f
     f.add_argument("--methods", default="ssd,ssd+cmer,ssd+cmle,cmg", help="comma-separated registered methods" + _METHODS_HELP[0])
@@ -559,13 +629,23 @@ def cmd_export(args)->int:
     return 0
 
 # %% ../nbs/12_cli.ipynb #d1df1e5c
-def _parser()->argparse.ArgumentParser:
+def _parser(fit_method:str|None=None, # the method whose settings `cmg fit` shows and takes (`_fit_method`)
+           )->argparse.ArgumentParser:
     import cmg_nb
     p = argparse.ArgumentParser(prog="cmg", description="Cross-modal Guidance (CMG) for vision anomaly detection.")
     p.add_argument("--version", action="version", version=f"cmg_nb {cmg_nb.__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
-    _demo_tour_parsers(sub); _train_parser(sub, "fit"); _train_parser(sub, "evaluate"); _score_parser(sub); _export_parser(sub)
+    _demo_tour_parsers(sub); _train_parser(sub, "fit", fit_method); _train_parser(sub, "evaluate"); _score_parser(sub); _export_parser(sub)
     return p
+
+# %% ../nbs/12_cli.ipynb #80a9df45
+def _fit_method(argv:list)->str|None:
+    "`cmg fit`'s method, read before parsing so that its flags and help are that method's (None for the other commands)."
+    if not argv or argv[0] != "fit": return None
+    for a, b in zip(argv, argv[1:] + [None]):
+        if a == "--method" and b is not None: return b
+        if a.startswith("--method="): return a.split("=", 1)[1]
+    return default_method()
 
 # %% ../nbs/12_cli.ipynb #74248720
 def main(argv:list[str]|None=None)->int:
@@ -574,7 +654,7 @@ def main(argv:list[str]|None=None)->int:
     if {"-h", "--help"} & set(argv) and "evaluate" in argv:   # `cmg evaluate --help` lists the methods (importing them all)
         from cmg_nb.evaluation import available_methods
         _METHODS_HELP[0] = ": " + ", ".join(available_methods())
-    p = _parser()
+    p = _parser(_fit_method(argv))
     args = p.parse_args(argv)
     if args.cmd is None: p.print_help(); return 0
     with warnings.catch_warnings():   # warnings become one "cmg: warning: ..." line each

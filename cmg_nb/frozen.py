@@ -91,29 +91,29 @@ class FrozenConfig:
     candidates:str = "windows"   # CMER's candidate views: "windows" (whole image + M masks + windows to keep; 05_masking) or "masks" (the paper's)
     window_grid:int = 3          # windows to keep: the s x s squares of cells of this grid, s < window_grid
     whole_margin:float = 0.5     # Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
-    mask_mode:str = "hard"
-    soft_scale:float = 0.1
-    text_encoder:str = "minilm"
+    mask_mode:str = "hard"       # how a mask candidate masks: "hard" sets the region to 0, "soft" multiplies it by soft_scale
+    soft_scale:float = 0.1       # the small constant of the soft mask
+    text_encoder:str = "minilm"  # caption encoder: "minilm" (shipped weights), "tfidf" (weight-free) or a HF model path
     n_text_clusters:int = 5      # K of the caption GMM (the paper: 5)
     lle_neighbors:int|None = 10  # LLE on the 10 nearest captions of the same cluster
-    lle_reg:float = 1e-3
+    lle_reg:float = 1e-3         # regulariser of the LLE weights (Eq. 12)
     lam:float = 1.0              # weight of L_global (Eq. 13, relative to the features' variance)
     head_dim:int = 128           # E2's output (the paper's projection size)
-    hidden:int = 512
+    hidden:int = 512             # hidden width of E2
     epochs:int = 60              # epochs of E2 on the cached features ...
     max_steps:int = 600          # ... but at most this many steps (large training sets; the benchmark's tasks stay below it)
     match_epochs:int = 30        # epochs of the matching projector E1 (best by normal-validation loss)
     rid_epochs:int = 50          # epochs of the RID on cached features (the epoch with the best normal-validation loss is kept)
     tau:float = 0.1              # temperature of Eq. 1
     simclr_tau:float = 0.5       # NT-Xent temperature
-    lr:float = 1e-3
-    batch_size:int = 128
+    lr:float = 1e-3              # Adam's learning rate (E1, the RID and E2)
+    batch_size:int = 128         # rows of cached features per step
     scorer:str = "knn"           # "knn" (mean cosine distance to k nearest) or "maha" (Eq. 14)
     k:int = 5                    # neighbours of the kNN scorer
-    val_frac:float = 0.1
-    target_fpr:float = 0.05
-    seed:int = 0
-    device:str|None = None
+    val_frac:float = 0.1         # share of the training items held out as normal validation data
+    target_fpr:float = 0.05      # the threshold flags this share of normal validation images
+    seed:int = 0                 # seed of the split, the heads and the shuffling
+    device:str|None = None       # "cpu", "cuda", ...; None: a GPU when there is one
 
     def validate(self)->"FrozenConfig":
         "Raise a one-line `ValueError` naming the first bad setting; return self."

@@ -80,7 +80,7 @@ def test_contract(name, split, tmp_path):
     path = det.save(tmp_path / "m.cmg")
     assert torch.load(path, weights_only=True)["format"].startswith("cmg_nb/")      # no code is unpickled
     back = load_detector(path)
-    assert type(back) is type(det) and back.offset_ == det.offset_
+    assert type(back) is type(det) and back.offset_ == det.offset_ and back.config == det.config   # the settings too (what `cmg fit --print-config` showed)
     np.testing.assert_allclose(back.anomaly_score(test), a, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(back.predict(probe), pred)
     # scikit-learn's and PyOD's conventions (09a_detector): clone, params, fitted check, decision_scores_/threshold_/labels_/predict_proba

@@ -105,8 +105,8 @@ def test_cmg_knn_scorer_save_load(split, tmp_path):
     with pytest.raises(ValueError, match="scorer must be"): CMG(scorer="cos")
 
 def test_cli_fit_frozen_refuses_from_scratch_flags(folder, tmp_path):
-    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--epochs", "3")
-    assert r.returncode == 2 and "--epochs is a setting of the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--rid-input", "matching")
+    assert r.returncode == 2 and "--rid-input: cmg-frozen does not use it; it is a setting of the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
 
 def test_cli_openclipart_preset_bad_task_is_one_line():
     from conftest import FIXTURES

@@ -1,0 +1,104 @@
+"""`cmg fit` shows and applies the settings of the method it trains (issue 23): --help, --print-config, --config and
+the saved model agree for every registered method, and a setting the method does not use is refused with its reason."""
+import contextlib, io, json, re
+from dataclasses import fields, asdict
+import pytest
+import yaml
+from cmg_nb.cli import main, _parser, _settings_of, _build_detector, method_config, CMGError
+from cmg_nb.core import CMGConfig
+from cmg_nb.evaluation import available_methods
+from cmg_nb.frozen import FrozenConfig, FROZEN_METHODS
+
+from conftest import run_cmg as cmg
+
+# One other valid value per setting (a test fails when a setting is added without one here, so none is left untested).
+OTHER = dict(image_size=64, backbone="resnet34", feat_dim=64, cmer=False, n_regions=9, mask_mode="soft", soft_scale=0.2, tau=0.2,
+             text_encoder="tfidf", match_epochs=3, rid_epochs=4, rid_input="matching", cmle=False, n_text_clusters=3,
+             lle_neighbors=7, lle_reg=0.01, lam=0.5, epochs=2, batch_size=32, lr=0.01, optimizer="sgd", momentum=0.8, beta2=0.9,
+             weight_decay=0.001, lr_schedule="constant", simclr_tau=0.3, n_score_clusters=2, scorer="knn", knn_k=3, val_frac=0.2,
+             target_fpr=0.1, seed=3, device="cpu", cmer_candidates="masks",
+             # FrozenConfig's own
+             candidates="masks", window_grid=4, whole_margin=0.25, head_dim=64, hidden=256, max_steps=100, k=3)
+
+def _args(method, *extra):
+    return _parser(method).parse_args(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--method", method, *map(str, extra)])
+
+def _printed(method, *extra)->dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out): assert main(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--method", method, "--print-config", *map(str, extra)]) == 0
+    return yaml.safe_load(out.getvalue())
+
+def _settings(det)->dict:
+    "The settings a detector carries (and saves)."
+    c = det.config
+    return c.to_dict() if isinstance(c, CMGConfig) else asdict(c)
+
+METHODS = available_methods()
+
+def test_every_setting_has_another_value():
+    assert {f.name for f in fields(CMGConfig)} | {f.name for f in fields(FrozenConfig)} - {"cmer", "cmle", "head"} <= set(OTHER) | {"head"}
+
+@pytest.mark.parametrize("method", METHODS)
+def test_print_config_is_what_the_method_fits_with(method, tmp_path):
+    "--print-config prints the settings of the detector that fit would train; --config reads them back unchanged."
+    printed = _printed(method)
+    cls, d0, names = _settings_of(method)
+    assert set(printed) == set(names)
+    det = _build_detector(_args(method))                                      # what `cmg fit` fits (test_contract: saved -> loaded unchanged)
+    assert {k: v for k, v in _settings(det).items() if k in names} == printed
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(printed))
+    assert _printed(method, "--config", tmp_path / "c.yaml") == printed
+    if method in FROZEN_METHODS: assert cls is FrozenConfig and printed["image_size"] == 96 and printed["backbone"] == "mobilenet_v2_imagenet"
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_accepted_setting_changes_the_settings(method):
+    "Each setting the method takes, given another value (by --set), reaches the settings of the detector fit would train."
+    cls, d0, names = _settings_of(method)
+    base = _settings(_build_detector(_args(method)))
+    for n in names:
+        v = OTHER[n]
+        if n == "backbone" and cls is FrozenConfig: continue                   # one frozen backbone is installed
+        if v == base[n]: v = dict(scorer="maha", knn_k=4, k=4, backbone="convnet", lr=0.02, image_size=48)[n]   # the method's default already
+        if n == "cmer_candidates" and method not in ("ssd+cmer", "cmg"): continue   # the from-scratch CMG refuses windows; "masks" is for CMER methods
+        try: got = _settings(_build_detector(_args(method, "--set", f"{n}={json.dumps(v)}")))
+        except (CMGError, ValueError) as e: pytest.fail(f"{method}: --set {n}={v!r} refused: {e}")
+        assert got[n] == v and got[n] != base[n], (method, n)
+
+@pytest.mark.parametrize("method,flag,value,why", [
+    ("cmg-frozen", "--rid-input", "matching", "it is a setting of the from-scratch methods (CMGConfig)"),
+    ("cmg-frozen", "--optimizer", "sgd", "it is a setting of the from-scratch methods (CMGConfig)"),
+    ("ssd-frozen", "--text-encoder", "tfidf", "it uses no captions"),
+    ("ssd+cmle-frozen", "--whole-margin", "0.1", "it has no CMER"),
+    ("ssd+cmer-frozen", "--lam", "0.5", "it has no CMLE"),
+    ("pretrained-knn", "--epochs", "3", "it has no masks or views"),
+    ("pretrained-maha", "--scorer", "knn", "the method's name fixes it"),
+    ("ssd", "--cmer", None, "ssd sets it itself (cmer=False)"),
+    ("cmg-pretrained", "--backbone", "resnet18", "cmg-pretrained sets it itself (backbone='mobilenet_v2_imagenet')"),
+    ("cmg-pretrained", "--lr", "0.01", "cmg-pretrained sets it itself (lr=0.0001)"),
+])
+def test_a_setting_the_method_does_not_use_is_refused_with_why(method, flag, value, why, tmp_path):
+    why = re.escape(why)
+    with pytest.raises(CMGError, match=why): _build_detector(_args(method, flag, *([value] if value else [])))
+    (tmp_path / "c.yaml").write_text(f"{flag[2:].replace('-', '_')}: {value or 'true'}\n")            # from a file too
+    with pytest.raises(CMGError, match=why): _build_detector(_args(method, "--config", tmp_path / "c.yaml"))
+
+def test_help_shows_the_methods_own_settings():
+    "`cmg fit --method M --help`: M's settings with M's defaults; the from-scratch flags are not listed for a frozen method."
+    for method, shown, hidden in (("cmg-frozen", ["--image-size IMAGE_SIZE", "(default: 96)", "--whole-margin", "(default: 0.5)"], ["--rid-input", "--optimizer"]),
+                                  ("pretrained-knn", ["--knn-k", "(default: 5)"], ["--epochs", "--n-regions", "--scorer"]),
+                                  ("cmg", ["--rid-input", "(default: 32)"], ["--whole-margin"])):
+        h = _parser(method)._subparsers._group_actions[0].choices["fit"].format_help()
+        assert all(s in h for s in shown) and not any(s in h for s in hidden), (method, h)
+
+def test_cli_print_config_matches_the_saved_model(tmp_path, scene_folder):
+    "The real command: what --print-config prints is what the saved model says it was fitted with."
+    (tmp_path / "scenes").mkdir(); folder = scene_folder(tmp_path / "scenes", 60)
+    small = ["--text-encoder", "tfidf", "--epochs", "2", "--match-epochs", "1", "--rid-epochs", "1", "--window-grid", "2", "--whole-margin", "0.3"]
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--print-config", *small)
+    assert r.returncode == 0, r.stderr
+    printed = yaml.safe_load(r.stdout)
+    r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "-q", *small)
+    assert r.returncode == 0, r.stderr
+    from cmg_nb.detector import Detector
+    saved = asdict(Detector.load(tmp_path / "m.cmg").config)
+    assert {k: saved[k] for k in printed} == printed and printed["epochs"] == 2 and printed["whole_margin"] == 0.3
