@@ -77,6 +77,13 @@ def run(tasks, seeds, scratch=True, progress=False, methods=None):
                       f"maha {100 * r['auroc_maha']:.1f}, maha K=5 {100 * r.get('auroc_maha5', np.nan):.1f})  AUPR {100 * r['aupr']:.1f}  fit {fit_s:.0f}s", flush=True)
     return rows, loc
 
+ORDER = BASELINES + FAMILY + ["ssd"]
+
+def merge_runs(old_runs, new_runs, rerun):
+    "The old file's runs of the methods not re-run, and the new runs, ordered as a full run orders them (method, then task and seed as run)."
+    rows = [r for r in old_runs if r["method"] not in rerun] + list(new_runs)
+    return sorted(rows, key=lambda r: ORDER.index(r["method"]) if r["method"] in ORDER else len(ORDER))
+
 def _commit():
     "The code's git commit (with '+' when the tree has changes), or None outside a git checkout."
     import subprocess
@@ -133,11 +140,11 @@ def main():
     old = json.loads(Path(a.out).read_text()) if a.rerun else None
     if a.rerun and (list(old["tasks"]) != tasks or old["seeds"] != seeds): sys.exit(f"--rerun: {a.out} holds other tasks or seeds")
     rows, loc = run(tasks, seeds, scratch=not (a.quick or a.dev), methods=a.rerun)
-    if a.rerun:                                           # the kept methods' runs, first, as the full run orders them
-        rows = [r for r in old["runs"] if r["method"] not in a.rerun] + rows
+    if a.rerun:                                           # the kept methods' runs and the new ones, in the full run's order of methods
+        rows = merge_runs(old["runs"], rows, a.rerun)
         loc = loc or old["localisation"]
-    rerun = dict(methods=a.rerun, date=time.strftime("%Y-%m-%d"), seconds=round(time.time() - t0), kept_from=dict(date=old.get("rerun", {}).get("kept_from", {}).get("date") or old.get("date"),
-                 seconds=old["seconds"])) if a.rerun else None
+    rerun = dict(methods=a.rerun, date=time.strftime("%Y-%m-%d"), seconds=round(time.time() - t0),
+                 kept_from=old.get("rerun", {}).get("kept_from") or dict(commit=old.get("commit"), date=old.get("date"), seconds=old["seconds"])) if a.rerun else None
     res = dict(summarize(rows, tasks, seeds), runs=rows, localisation=loc, date=time.strftime("%Y-%m-%d"), commit=_commit(), **(dict(rerun=rerun) if rerun else {}), tasks={t: {**OPENCLIPART_TASKS, **OPENCLIPART_DEV_TASKS}[t] for t in tasks}, caps=OPENCLIPART_CAPS,
                seeds=seeds, split_seed=0, seconds=round(time.time() - t0), machine=dict(cpus=os.cpu_count(), python=platform.python_version(),
                load_average=os.getloadavg()[0]))
