@@ -7,6 +7,7 @@ __all__ = []
 
 # %% ../nbs/23_all.ipynb #5877c14c
 from .core import *
+from .settings import *
 from .io import *
 from .data import *
 from .scenes import *

@@ -96,7 +96,7 @@ _FROZEN_FLAG = dict(candidates="cmer_candidates", k="knn_k")   # FrozenConfig se
 def frozen_settings(method:str, # a key of `FROZEN_METHODS`
                    )->tuple:
     "The `FrozenConfig` settings that the frozen `method` reads (its name fixes cmer, cmle, head and a pretrained-* scorer)."
-    from cmg_nb.frozen import FROZEN_METHODS
+    from cmg_nb.settings import FROZEN_METHODS
     spec = {"cmer": True, "cmle": True, "head": True, **FROZEN_METHODS[method]}
     return tuple(dict.fromkeys([*_FROZEN_USES["all"], *(n for part in ("head", "cmer", "cmle") if spec[part] for n in _FROZEN_USES[part])]))
 
@@ -105,7 +105,7 @@ def _settings_of(method:str|None)->tuple:
     "(settings class, the method's defaults, the settings it takes) of `cmg fit --method`: `FrozenConfig` for the frozen family, else `CMGConfig`."
     if method in METHODS: return CMGConfig, CMGConfig(**METHODS[method]), tuple(n for n in _FLAGS if n not in ("cmer", "cmle"))   # the name fixes them
     if method is not None:
-        from cmg_nb.frozen import FROZEN_METHODS, FrozenConfig
+        from cmg_nb.settings import FROZEN_METHODS, FrozenConfig
         if method in FROZEN_METHODS: return FrozenConfig, FrozenConfig(**FROZEN_METHODS[method]), frozen_settings(method)
         from cmg_nb.evaluation import available_methods, make_detector
         if method in available_methods():                        # what its factory sets itself (cmg-pretrained: backbone, lr, cmer, cmle) is not taken
@@ -117,7 +117,7 @@ def _settings_of(method:str|None)->tuple:
 # %% ../nbs/12_cli.ipynb #56dae8b1
 def _why_unused(method:str, name:str)->str:
     "Why the frozen `method` refuses the setting `name` (one clause)."
-    from cmg_nb.frozen import FROZEN_METHODS
+    from cmg_nb.settings import FROZEN_METHODS
     spec, u = {"cmer": True, "cmle": True, "head": True, **FROZEN_METHODS[method]}, _FROZEN_USES
     if name in ("cmer", "cmle", "head") or (name == "scorer" and not spec["head"]): return "the method's name fixes it; choose another --method"
     if name in u["head"] and not spec["head"]: return "it scores the whole image's frozen features; it has no masks or views"
@@ -128,13 +128,15 @@ def _why_unused(method:str, name:str)->str:
 
 # %% ../nbs/12_cli.ipynb #c6818067
 def _add_config_flags(p, method:str|None=None, # `cmg fit`'s method: its settings and defaults are shown (None: `CMGConfig`'s)
+                      note:str="", # added to the settings' title
                      ):
     "One flag per setting of `method`, with its comment, the method's default and choices as help; --config FILE and --print-config."
     from fastcore.docments import docments
+    from cmg_nb.settings import FrozenConfig
     cls, d0, names = _settings_of(method)
-    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} ({cls.__name__}; a flag not given keeps the method's default)"), docments(cls)
+    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} ({cls.__name__}; a flag not given keeps the method's default{note})"), docments(cls)
     every = {n: (CMGConfig, n) for n in _FLAGS}
-    if cls is not CMGConfig: every.update({_FROZEN_FLAG.get(f.name, f.name): (cls, f.name) for f in fields(cls)})   # the others: hidden, refused with a reason
+    if method is not None: every.update({_FROZEN_FLAG.get(f.name, f.name): (FrozenConfig, f.name) for f in fields(FrozenConfig) if _FROZEN_FLAG.get(f.name, f.name) not in every or cls is FrozenConfig})   # the others: hidden, refused with a reason
     for dest, (c, n) in every.items():
         f = next(f for f in fields(c) if f.name == n)
         hlp = f"{docs.get(n) or ''} (default: {getattr(d0, n)})".replace("%", "%%") if c is cls and n in names else argparse.SUPPRESS
@@ -198,6 +200,10 @@ def method_config(args, method:str|None=None)->CMGConfig:
     "The validated settings `method` fits with: its defaults, then --config, the flags and --set (the frozen family: a `FrozenConfig`)."
     cls, d0, names = _settings_of(method)
     if cls is CMGConfig:
+        from cmg_nb.settings import FrozenConfig
+        only = {_FROZEN_FLAG.get(f.name, f.name) for f in fields(FrozenConfig)} - set(_FLAGS) | {f.name for f in fields(FrozenConfig)} - set(_FLAGS)
+        frozen_only = [k for k in _given(args, sorted(only)) if k in only]
+        if frozen_only: raise CMGError(f"--{frozen_only[0].replace('_', '-')}: {method} does not use it; it is a setting of the frozen family (FrozenConfig)")
         bad = [k for k in _given(args, _FLAGS) if k not in names]
         if bad: raise CMGError(f"--{bad[0].replace('_', '-')}: {method} sets it itself ({bad[0]}={getattr(d0, bad[0])!r}); leave it out or choose another --method")
         return config_from_args(args, METHODS.get(method))
@@ -229,10 +235,12 @@ def _normal_items(data, normal_groups):
     return data.subset(np.isin(data.groups, gs), "train")
 
 # %% ../nbs/12_cli.ipynb #12b39a49
+_CPU_DEFAULT = "cmg-frozen"   # what `cmg fit` trains on a CPU (its --help shows these settings without importing torch)
+
 def default_method()->str:
     "What `cmg fit` trains by default: CMG on frozen features on a CPU (minutes), the paper's from-scratch CMG on a GPU."
     import torch
-    return "cmg" if torch.cuda.is_available() else "cmg-frozen"
+    return "cmg" if torch.cuda.is_available() else _CPU_DEFAULT
 
 # %% ../nbs/12_cli.ipynb #8a1dee09
 def _save_or_rescue(det, out:Path)->Path:
@@ -574,7 +582,8 @@ def _train_parser(sub, name:str, method:str|None=None, # `cmg fit`'s method (its
                    help="normal groups: comma-separated, the flag repeated, or @FILE (one per line)" + ("" if name == "fit" else "; with --preset: overrides the preset's"))
     f.add_argument("--on-error", default="raise", choices=["raise", "skip"], help="unreadable images: stop (default) or skip them")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines")
-    _add_config_flags(f, method if name == "fit" else None)
+    if name == "fit": _add_config_flags(f, method or _CPU_DEFAULT, "" if method else f"; without --method: {_CPU_DEFAULT} on a CPU, cmg on a GPU (see --method cmg --help)")
+    else: _add_config_flags(f)
     if name == "fit":
         f.add_argument("--out", required=True, help="model file to write")
         f.add_argument("--method", default=None, help="any method of `cmg evaluate` that can be saved (default: cmg-frozen on a CPU, cmg on a GPU); "
@@ -640,12 +649,12 @@ def _parser(fit_method:str|None=None, # the method whose settings `cmg fit` show
 
 # %% ../nbs/12_cli.ipynb #80a9df45
 def _fit_method(argv:list)->str|None:
-    "`cmg fit`'s method, read before parsing so that its flags and help are that method's (None for the other commands)."
+    "`cmg fit --method`'s value, read before parsing so that the flags' help is that method's (None when not given)."
     if not argv or argv[0] != "fit": return None
     for a, b in zip(argv, argv[1:] + [None]):
         if a == "--method" and b is not None: return b
         if a.startswith("--method="): return a.split("=", 1)[1]
-    return default_method()
+    return None
 
 # %% ../nbs/12_cli.ipynb #74248720
 def main(argv:list[str]|None=None)->int:

@@ -11,6 +11,7 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .io import bar
 from .core import CMGConfig, set_seed, get_device
+from .settings import FrozenConfig, FROZEN_METHODS, FROZEN_BACKBONES
 from .data import CaptionedImages, to_float_tensor
 from .backbones import image_backbone, projection_head
 from .text import text_encoder_for, embed_captions
@@ -25,15 +26,12 @@ from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunk
 from functools import partial
 
 # %% auto #0
-__all__ = ['FROZEN_BACKBONES', 'FROZEN_METHODS', 'ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen',
-           'pretrained_knn', 'pretrained_maha', 'frozen_backbone', 'encode', 'cached_features', 'FrozenConfig',
-           'MatchingProjector', 'view_similarities', 'train_projector', 'cmer_labels', 'view_scores', 'cmer_choice',
-           'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose', 'AnomalyHead', 'train_head', 'score_features',
-           'FrozenCMG', 'frozen_method']
+__all__ = ['ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen', 'pretrained_knn', 'pretrained_maha',
+           'frozen_backbone', 'encode', 'cached_features', 'MatchingProjector', 'view_similarities', 'train_projector',
+           'cmer_labels', 'view_scores', 'cmer_choice', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose',
+           'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
-FROZEN_BACKBONES = ("mobilenet_v2_imagenet",)
-
 def frozen_backbone(name:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
                    )->tuple[nn.Module, int]:
     "A pretrained image backbone in eval mode with gradients off, and its feature size."
@@ -77,68 +75,6 @@ def cached_features(cache:dict|None, # shared dict, or None for no caching
         stats["encoded"] = stats.get("encoded", 0) + len(out); stats["backbone_s"] = stats.get("backbone_s", 0.) + time.time() - t
     if cache is not None: cache[key] = out
     return out
-
-# %% ../nbs/20_frozen.ipynb #77749574
-@dataclass
-class FrozenConfig:
-    "Settings of the frozen-feature family (`FrozenCMG`)."
-    backbone:str = "mobilenet_v2_imagenet"   # frozen ImageNet backbone
-    image_size:int = 96          # side of the images the backbone sees
-    cmer:bool = True             # CMER: caption-chosen masks, the RID at test time
-    cmle:bool = True             # CMLE: L_global with LLE weights of the captions
-    head:bool = True             # train the head E2 (False: score the frozen features themselves)
-    n_regions:int = 4            # M (the paper: 4 for Class-COCO and UCM): the one-region masks, candidates of CMER and views of E2
-    candidates:str = "windows"   # CMER's candidate views: "windows" (whole image + M masks + windows to keep; 05_masking) or "masks" (the paper's)
-    window_grid:int = 3          # windows to keep: the s x s squares of cells of this grid, s < window_grid
-    whole_margin:float = 0.5     # Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
-    mask_mode:str = "hard"       # how a mask candidate masks: "hard" sets the region to 0, "soft" multiplies it by soft_scale
-    soft_scale:float = 0.1       # the small constant of the soft mask
-    text_encoder:str = "minilm"  # caption encoder: "minilm" (shipped weights), "tfidf" (weight-free) or a HF model path
-    n_text_clusters:int = 5      # K of the caption GMM (the paper: 5)
-    lle_neighbors:int|None = 10  # LLE on the 10 nearest captions of the same cluster
-    lle_reg:float = 1e-3         # regulariser of the LLE weights (Eq. 12)
-    lam:float = 1.0              # weight of L_global (Eq. 13, relative to the features' variance)
-    head_dim:int = 128           # E2's output (the paper's projection size)
-    hidden:int = 512             # hidden width of E2
-    epochs:int = 60              # epochs of E2 on the cached features ...
-    max_steps:int = 600          # ... but at most this many steps (large training sets; the benchmark's tasks stay below it)
-    match_epochs:int = 30        # epochs of the matching projector E1 (best by normal-validation loss)
-    rid_epochs:int = 50          # epochs of the RID on cached features (the epoch with the best normal-validation loss is kept)
-    tau:float = 0.1              # temperature of Eq. 1
-    simclr_tau:float = 0.5       # NT-Xent temperature
-    lr:float = 1e-3              # Adam's learning rate (E1, the RID and E2)
-    batch_size:int = 128         # rows of cached features per step
-    scorer:str = "knn"           # "knn" (mean cosine distance to k nearest) or "maha" (Eq. 14)
-    k:int = 5                    # neighbours of the kNN scorer
-    val_frac:float = 0.1         # share of the training items held out as normal validation data
-    target_fpr:float = 0.05      # the threshold flags this share of normal validation images
-    seed:int = 0                 # seed of the split, the heads and the shuffling
-    device:str|None = None       # "cpu", "cuda", ...; None: a GPU when there is one
-
-    def validate(self)->"FrozenConfig":
-        "Raise a one-line `ValueError` naming the first bad setting; return self."
-        if self.scorer not in ("knn", "maha"): raise ValueError(f"scorer must be 'knn' or 'maha', got {self.scorer!r}")
-        if self.backbone not in FROZEN_BACKBONES: raise ValueError(f"unknown frozen backbone {self.backbone!r}; choose from {', '.join(FROZEN_BACKBONES)}")
-        if (self.cmer or self.cmle) and not self.head: raise ValueError("CMER and CMLE train the head: they need head=True")
-        CMGConfig(image_size=self.image_size, n_regions=self.n_regions, mask_mode=self.mask_mode, soft_scale=self.soft_scale,
-                  lam=self.lam, lr=self.lr, tau=self.tau, simclr_tau=self.simclr_tau, batch_size=self.batch_size,
-                  val_frac=self.val_frac, target_fpr=self.target_fpr, n_text_clusters=self.n_text_clusters, lle_reg=self.lle_reg,
-                  lle_neighbors=self.lle_neighbors, feat_dim=self.head_dim, epochs=self.epochs, match_epochs=self.match_epochs,
-                  rid_epochs=self.rid_epochs, seed=self.seed).validate()
-        if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
-        if self.candidates not in CANDIDATE_SETS: raise ValueError(f"candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.candidates!r}")
-        if not (isinstance(self.whole_margin, (int, float)) and 0 <= self.whole_margin < float("inf")): raise ValueError(f"whole_margin must be a finite number >= 0, got {self.whole_margin!r}")
-        if not isinstance(self.window_grid, int) or not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
-        return self
-
-    SHARED = ("text_encoder", "n_text_clusters", "lle_reg", "n_regions", "mask_mode", "soft_scale", "val_frac", "target_fpr", "device")
-    @classmethod
-    def from_cmg(cls, config:CMGConfig|None=None, **kw)->"FrozenConfig":
-        "The shared settings of a `CMGConfig`, overridden by `kw`."
-        base = {k: getattr(config, k) for k in cls.SHARED} if config is not None else {}
-        if config is not None and config.scorer is not None: base.update(scorer=config.scorer, k=config.knn_k)   # asked for explicitly
-        if config is not None and getattr(config, "cmer_candidates", None) is not None: base.update(candidates=config.cmer_candidates)
-        return cls(**{**base, **kw}).validate()
 
 # %% ../nbs/20_frozen.ipynb #86cf6b90
 class MatchingProjector(nn.Module):
@@ -551,13 +487,6 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
 FrozenCMG._from_state = classmethod(_frozen_from_state)
 
 # %% ../nbs/20_frozen.ipynb #53a0102d
-FROZEN_METHODS = {
-    "ssd-frozen": dict(cmer=False, cmle=False), "ssd+cmer-frozen": dict(cmer=True, cmle=False),
-    "ssd+cmle-frozen": dict(cmer=False, cmle=True), "cmg-frozen": dict(cmer=True, cmle=True),
-    "pretrained-knn": dict(cmer=False, cmle=False, head=False, scorer="knn"),
-    "pretrained-maha": dict(cmer=False, cmle=False, head=False, scorer="maha"),
-}
-
 def frozen_method(name:str, # a key of `FROZEN_METHODS`
                   config:CMGConfig|None=None, seed:int=0, **kwargs)->FrozenCMG:
     "An unfitted detector of the frozen family."

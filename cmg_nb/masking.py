@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn.functional as F
 from .core import CMGConfig
+from .settings import CANDIDATE_SETS
 
 # %% auto #0
-__all__ = ['MASK_MODES', 'CANDIDATE_SETS', 'grid_edges', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates',
-           'matching_scores', 'eq2_printed_scores', 'candidate_scores', 'best_masks', 'mask_images',
-           'region_object_overlap', 'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks',
-           'candidate_view', 'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report',
-           'plot_choices', 'dcor_matrix']
+__all__ = ['MASK_MODES', 'grid_edges', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores',
+           'eq2_printed_scores', 'candidate_scores', 'best_masks', 'mask_images', 'region_object_overlap',
+           'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks', 'candidate_view',
+           'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report', 'plot_choices',
+           'dcor_matrix']
 
 # %% ../nbs/05_masking.ipynb #cee30c82
 def _grid_side(m:int)->int:
@@ -166,8 +167,6 @@ def mask_overlap_report(labels, # chosen region per image (N,)
                 object_free_region=float((o.min(1) == 0).mean()), n=len(o))
 
 # %% ../nbs/05_masking.ipynb #13c12942
-CANDIDATE_SETS = ("windows", "masks")
-
 def window_boxes(g:int, # side of the window grid (g x g cells)
                 )->np.ndarray:
     "Square windows of a g x g grid in cell units, rows (r0, c0, r1, c1): side g (the whole image), then g-1, ..., 1, row-major."

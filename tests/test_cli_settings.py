@@ -75,12 +75,23 @@ def test_every_accepted_setting_changes_the_settings(method):
     ("ssd", "--cmer", None, "ssd sets it itself (cmer=False)"),
     ("cmg-pretrained", "--backbone", "resnet18", "cmg-pretrained sets it itself (backbone='mobilenet_v2_imagenet')"),
     ("cmg-pretrained", "--lr", "0.01", "cmg-pretrained sets it itself (lr=0.0001)"),
+    ("cmg", "--whole-margin", "0.2", "cmg does not use it; it is a setting of the frozen family (FrozenConfig)"),
 ])
 def test_a_setting_the_method_does_not_use_is_refused_with_why(method, flag, value, why, tmp_path):
     why = re.escape(why)
     with pytest.raises(CMGError, match=why): _build_detector(_args(method, flag, *([value] if value else [])))
     (tmp_path / "c.yaml").write_text(f"{flag[2:].replace('-', '_')}: {value or 'true'}\n")            # from a file too
     with pytest.raises(CMGError, match=why): _build_detector(_args(method, "--config", tmp_path / "c.yaml"))
+
+def test_fit_without_method_parses_every_flag_and_checks_it_against_the_default():
+    "Without --method the default is known only after parsing (a GPU?): every flag parses, and the default method then takes or refuses it."
+    from cmg_nb.cli import default_method
+    a = _parser(None).parse_args(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--whole-margin", "0.2"])
+    assert a.method is None and a.whole_margin == 0.2
+    a.method = default_method()
+    if a.method == "cmg-frozen": assert _build_detector(a).config.whole_margin == 0.2
+    else:
+        with pytest.raises(CMGError, match="setting of the frozen family"): _build_detector(a)
 
 def test_help_shows_the_methods_own_settings():
     "`cmg fit --method M --help`: M's settings with M's defaults; the from-scratch flags are not listed for a frozen method."
@@ -89,6 +100,8 @@ def test_help_shows_the_methods_own_settings():
                                   ("cmg", ["--rid-input", "(default: 32)"], ["--whole-margin"])):
         h = _parser(method)._subparsers._group_actions[0].choices["fit"].format_help()
         assert all(s in h for s in shown) and not any(s in h for s in hidden), (method, h)
+    h = _parser(None)._subparsers._group_actions[0].choices["fit"].format_help()                  # no --method: the CPU default's, said so
+    assert "settings of cmg-frozen (FrozenConfig" in " ".join(h.split()) and "cmg on a GPU" in h and "(default: 96)" in h
 
 def test_cli_print_config_matches_the_saved_model(tmp_path, scene_folder):
     "The real command: what --print-config prints is what the saved model says it was fitted with."
