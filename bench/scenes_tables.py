@@ -93,6 +93,9 @@ def main():
             old = json.loads((RESULTS / "demo_frozen.json").read_text()) if (RESULTS / "demo_frozen.json").exists() else {}
             s = demo(Path(tempfile.mkdtemp()) / "cmg-demo", methods=CPU_DEMO_METHODS, progress=False)
             s["measured"] = old.get("measured", {})                        # wall clock / memory of the earlier timed run (not remeasured)
+            if old.get("cmg_frozen_minus_caption_free"):                    # the file this run replaces: its margin, for the page's comparison
+                s["previous"] = dict(cmg_frozen_minus_caption_free=old["cmg_frozen_minus_caption_free"], date=old.get("rerun", {}).get("date"),
+                                     localisation_chosen=old.get("localisation", {}).get("table", {}).get("chosen"))
             s["measured_note"] = "wall_s, cpu_s, peak_mib: the earlier timed run (farm-bench); seconds: this rerun"
             s["rerun"] = dict(machine=machine(), **stamp())
             write("demo_frozen.json", s)
