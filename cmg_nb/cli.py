@@ -136,7 +136,9 @@ def _add_config_flags(p, method:str|None=None, # `cmg fit`'s method: its setting
     cls, d0, names = _settings_of(method)
     g, docs = p.add_argument_group(f"settings of {method or 'the methods'} ({cls.__name__}; a flag not given keeps the method's default{note})"), docments(cls)
     every = {n: (CMGConfig, n) for n in _FLAGS}
-    if method is not None: every.update({_FROZEN_FLAG.get(f.name, f.name): (FrozenConfig, f.name) for f in fields(FrozenConfig) if _FROZEN_FLAG.get(f.name, f.name) not in every or cls is FrozenConfig})   # the others: hidden, refused with a reason
+    frozen = {_FROZEN_FLAG.get(f.name, f.name): (FrozenConfig, f.name) for f in fields(FrozenConfig)}
+    if method is not None:                                       # every method's flags parse; those `method` does not take are hidden, refused with a reason
+        every.update(frozen if cls is FrozenConfig else {d: v for d, v in frozen.items() if d not in every})
     for dest, (c, n) in every.items():
         f = next(f for f in fields(c) if f.name == n)
         hlp = f"{docs.get(n) or ''} (default: {getattr(d0, n)})".replace("%", "%%") if c is cls and n in names else argparse.SUPPRESS
@@ -201,7 +203,7 @@ def method_config(args, method:str|None=None)->CMGConfig:
     cls, d0, names = _settings_of(method)
     if cls is CMGConfig:
         from cmg_nb.settings import FrozenConfig
-        only = {_FROZEN_FLAG.get(f.name, f.name) for f in fields(FrozenConfig)} - set(_FLAGS) | {f.name for f in fields(FrozenConfig)} - set(_FLAGS)
+        only = {n for f in fields(FrozenConfig) for n in (f.name, _FROZEN_FLAG.get(f.name, f.name))} - set(_FLAGS)   # its names and flags
         frozen_only = [k for k in _given(args, sorted(only)) if k in only]
         if frozen_only: raise CMGError(f"--{frozen_only[0].replace('_', '-')}: {method} does not use it; it is a setting of the frozen family (FrozenConfig)")
         bad = [k for k in _given(args, _FLAGS) if k not in names]
