@@ -60,7 +60,7 @@ def run(tasks, seeds, scratch=True, progress=False, methods=None):
                 else:
                     sc = {"maha": evaluate(det.anomaly_score(split.test), split.test_labels)}
                     if m == "ssd":                                   # the other scorer on the same features (SSD scores unmasked images)
-                        from cmg_nb.detector import KNNScorer
+                        from cmg_nb.scoring import KNNScorer
                         knn = KNNScorer(5).fit(det.features(split.train)).score(det.features(split.test))
                         sc["knn"] = evaluate(knn, split.test_labels)
                 main = getattr(getattr(det, "config", None), "scorer", None) or "maha"

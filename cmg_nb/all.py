@@ -14,6 +14,7 @@ from .scenes import *
 from .openclipart import *
 from .loaders import *
 from .composites import *
+from .inputs import *
 from .backbones import *
 from .training import *
 from .text import *
@@ -24,6 +25,7 @@ from .cmle import *
 from .ssd import *
 from .scoring import *
 from .detector import *
+from .stages import *
 from .pipeline import *
 from .export import *
 from .evaluation import *

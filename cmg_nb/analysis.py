@@ -29,7 +29,7 @@ from .cmle import cluster_texts, lle_weights
 from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
 from .pipeline import caption_embeddings, matching_and_labels
-from .detector import as_image_tensor
+from .inputs import as_image_tensor
 from .evaluation import run_methods
 
 # %% auto #0

@@ -19,7 +19,9 @@ from .backbones import image_backbone
 from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
 from .training import fit_learner, scratch_dir, make_opt_func
-from .detector import Detector, make_scorer, scorer_from_state, normal_valid, register, as_image_tensor
+from .detector import Detector, register
+from .scoring import make_scorer, scorer_from_state
+from .inputs import normal_valid, as_image_tensor
 from .pipeline import caption_embeddings, cmg_stages
 
 # %% auto #0
@@ -138,19 +140,19 @@ def fit(self:CMDA, train:CaptionedImages, # normal training pairs
 @patch
 def features(self:CMDA, images)->np.ndarray:
     "Encoder features h of images (as scored)."
-    self._check_fitted()
+    self.check_fitted()
     return extract_features(self.encoder_, as_image_tensor(images, self.config.image_size))
 
 # %% ../nbs/13_baselines.ipynb #4f098996
 @patch
 def anomaly_score(self:CMDA, images)->np.ndarray:
     "Eq. 14 on CMDA's features: higher = more anomalous."
-    self._check_fitted()
+    self.check_fitted()
     return self.scorer_.score(self.features(images))
 
 # %% ../nbs/13_baselines.ipynb #45216a2f
 @patch
-def _state(self:CMDA)->dict:
+def state_dict(self:CMDA)->dict:
     "What `save` writes besides the threshold: settings, the encoder's weights and the scorer's state."
     return dict(config=json.dumps(self.config.to_dict()), alpha=self.alpha, info=json.dumps(self.info_, default=float),
                 encoder_config=json.dumps(self.encoder_.config), encoder=self.encoder_.state_dict(),
@@ -165,7 +167,7 @@ def _cmda_from_state(cls, st:dict)->CMDA:
     self.info_ = json.loads(st["info"])
     return self
 
-CMDA._from_state = classmethod(_cmda_from_state)
+CMDA.from_state_dict = classmethod(_cmda_from_state)
 register("cmda", CMDA);
 
 # %% ../nbs/13_baselines.ipynb #bdd98da7
@@ -303,26 +305,26 @@ def _score(self:SHE, x:torch.Tensor)->np.ndarray:
 @patch
 def anomaly_score(self:SHE, images)->np.ndarray:
     "Hopfield energy of each image's features against the stored patterns: higher = more anomalous."
-    self._check_fitted()
+    self.check_fitted()
     return self._score(as_image_tensor(images, self.config.image_size))
 
 # %% ../nbs/13_baselines.ipynb #a885de12
 @patch
 def features(self:SHE, images)->np.ndarray:
     "Penultimate features xi of images."
-    self._check_fitted()
+    self.check_fitted()
     return _logits_features(self.model_, as_image_tensor(images, self.config.image_size))[1]
 
 # %% ../nbs/13_baselines.ipynb #a1c6ac71
 @patch
 def predict_group(self:SHE, images)->np.ndarray:
     "The classifier's group for each image (an anomaly gets some normal group too)."
-    self._check_fitted()
+    self.check_fitted()
     return np.array(self.classes_, dtype=object)[_logits_features(self.model_, as_image_tensor(images, self.config.image_size))[0].argmax(1)]
 
 # %% ../nbs/13_baselines.ipynb #7ec56f5e
 @patch
-def _state(self:SHE)->dict:
+def state_dict(self:SHE)->dict:
     "What `save` writes besides the threshold: settings, groups, the classifier's weights and the stored patterns."
     meta = dict(config=self.config.to_dict(), mode=self.mode, beta=self.beta, patience=self.patience, classes=self.classes_, info=self.info_)
     return dict(meta=json.dumps(meta, default=float), model=self.model_.state_dict(), patterns=torch.from_numpy(self.patterns_))
@@ -335,5 +337,5 @@ def _she_from_state(cls, st:dict)->SHE:
     self.model_ = SHEClassifier(len(self.classes_), cfg.backbone); self.model_.load_state_dict(st["model"]); self.model_.eval()
     return self
 
-SHE._from_state = classmethod(_she_from_state)
+SHE.from_state_dict = classmethod(_she_from_state)
 register("she", SHE);

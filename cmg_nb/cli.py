@@ -334,7 +334,7 @@ def _png_names(paths)->list:
 # %% ../nbs/12_cli.ipynb #6a6acc4a
 def _read_chunk(paths, on_error:str, say)->tuple:
     "(images, kept paths) of one chunk: a bad file raises `ImageReadError`, or is named on stderr and skipped (`read_images`, as `predict` does)."
-    from cmg_nb.detector import read_images
+    from cmg_nb.inputs import read_images
     ims, kept = read_images(paths, on_error, lambda m: say(f"cmg: {m}"))
     return ims, [paths[i] for i in kept]
 

@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.basics import patch   # torch is imported where it is used: `cmg --help` reads CMGConfig without it
 
 # %% auto #0
-__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table', 'short_repr']
+__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table', 'short_repr', 'method_name']
 
 # %% ../nbs/00_core.ipynb #ef688b44
 def set_seed(seed:int, # the seed for `random`, `numpy` and `torch` (all devices)
@@ -94,7 +94,7 @@ class CMGConfig:
     @property
     def method(self)->str:
         "The paper's name for this combination of switches."
-        return {(False, False): "ssd", (True, False): "ssd+cmer", (False, True): "ssd+cmle", (True, True): "cmg"}[(self.cmer, self.cmle)]
+        return method_name(self.cmer, self.cmle)
 
     def to_dict(self)->dict: return asdict(self)
 
@@ -173,3 +173,8 @@ def validate(self:CMGConfig)->CMGConfig:
 # %% ../nbs/00_core.ipynb #0944c004
 METHODS = {"ssd": dict(cmer=False, cmle=False), "ssd+cmer": dict(cmer=True, cmle=False),
            "ssd+cmle": dict(cmer=False, cmle=True), "cmg": dict(cmer=True, cmle=True)}
+
+# %% ../nbs/00_core.ipynb #79be9b49
+def method_name(cmer:bool, cmle:bool)->str:
+    "The paper's name for a setting of the two switches (the inverse of `METHODS`)."
+    return next(n for n, sw in METHODS.items() if sw == dict(cmer=bool(cmer), cmle=bool(cmle)))

@@ -213,6 +213,15 @@ def to_array(self:CaptionedImages, size:int, progress:bool=False)->np.ndarray:
         self._cache[size] = out
     return self._cache[size]
 
+# %% ../nbs/01_data.ipynb #250e0d30
+@patch
+def set_array(self:CaptionedImages, size:int, arr:np.ndarray)->CaptionedImages:
+    "Use `arr` (N, size, size, 3) uint8, resized elsewhere, as `to_array(size)`; returns self."
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint8 or arr.shape != (len(self), size, size, 3):
+        raise ValueError(f"set_array: expected uint8 ({len(self)}, {size}, {size}, 3), got {arr.dtype} {arr.shape}")
+    self._cache[size] = arr; return self
+
 # %% ../nbs/01_data.ipynb #d6e1942a
 @patch
 def masks_array(self:CaptionedImages, size:int)->np.ndarray:

@@ -144,7 +144,7 @@ def plot_masked_examples(det:CMG, images:CaptionedImages, n:int=8):
     if hasattr(det, "choices"):                                          # the frozen family: the RID's chosen view of each image
         c = det.config
         xm = chosen_views(x, det.choices(images.subset(np.arange(len(x)))), det.candidates(), c.mask_mode, c.soft_scale)
-    else: xm = det._mask(x)                                              # the from-scratch CMG's Algorithm 2 masking
+    else: xm = det.rid_mask(x)                                              # the from-scratch CMG's Algorithm 2 masking
     fig, axs = plt.subplots(2, len(x), figsize=(1.5 * len(x), 3.3), squeeze=False)
     for j in range(len(x)):
         axs[0][j].imshow(x[j].permute(1, 2, 0).numpy()); axs[1][j].imshow(xm[j].permute(1, 2, 0).numpy())

@@ -341,7 +341,7 @@ def auroc_per_epoch(split:OneClassSplit, # the one-class split
             best = det.info_["best_epoch"]
         elif m in METHODS:
             det = CMG(config.replace(**METHODS[m]))
-            cb = EpochAUROC(as_image_tensor(split.train, config.image_size), xt, split.test_labels, config.n_score_clusters, prep=det._mask)
+            cb = EpochAUROC(as_image_tensor(split.train, config.image_size), xt, split.test_labels, config.n_score_clusters, prep=det.rid_mask)
             det.fit(split.train, split.valid, progress=progress, extra_cbs=[cb])
             best = int(np.argmin(det.info_["encoder_history"][:, 1]))     # the epoch KeepBest kept (lowest validation loss)
         else: raise ValueError(f"auroc_per_epoch: {m!r} has no per-epoch encoder; choose from {', '.join(list(METHODS) + ['cmda'])}")

@@ -10,7 +10,8 @@ import torch
 from fastcore.basics import patch
 from .data import read_image, resize_image
 from .masking import grid_masks, masked_candidates, MASK_MODES
-from .detector import Detector, as_image_tensor
+from .detector import Detector
+from .inputs import as_image_tensor
 
 # %% auto #0
 __all__ = ['region_contributions', 'heatmap_pixels', 'plot_heatmap', 'heatmap_object_report']
@@ -53,7 +54,7 @@ def explain(self:Detector, images, # one image (path, HxWx3 uint8 array) or many
             absolute:bool=False, # |contribution|: the score's sensitivity to each region (see the measurement below)
            )->np.ndarray:
     "Where is the anomaly? Per-region contributions to `anomaly_score` (r, r) per image (see `region_contributions`)."
-    self._check_fitted()
+    self.check_fitted()
     return region_contributions(self, images, grid, mode or self.config.mask_mode, self.config.soft_scale, absolute=absolute)
 
 # %% ../nbs/19_explain.ipynb #0b2f75b9

@@ -51,7 +51,7 @@ def export_onnx(det, # a fitted from-scratch `CMG`
     "Write `det`'s scoring path (`ScoringGraph`) as ONNX: input `images` (N, 3, S, S) float in [0, 1], output `anomaly_score` (N,)."
     import onnx
     if not isinstance(det, CMG): raise ValueError(f"ONNX export covers the from-scratch CMG methods; {type(det).__name__} is not one of them")
-    det._check_fitted()
+    det.check_fitted()
     g, S = ScoringGraph(det).eval(), det.config.image_size
     def _w(t):
         torch.onnx.export(g, (torch.rand(2, 3, S, S),), str(t), input_names=["images"], output_names=["anomaly_score"],

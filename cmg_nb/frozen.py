@@ -10,7 +10,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .io import bar
-from .core import CMGConfig, set_seed, get_device
+from .core import CMGConfig, set_seed, get_device, method_name
 from .settings import FrozenConfig, FROZEN_METHODS, FROZEN_BACKBONES
 from .data import CaptionedImages, to_float_tensor
 from .backbones import image_backbone, projection_head
@@ -21,8 +21,10 @@ from .masking import matching_scores, cmer_candidates, candidate_views, localisa
 from .rid import rid_loss, score_mlp
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
-from .scoring import MahalanobisScorer
-from .detector import Detector, KNNScorer, fingerprint, normal_valid, ImageChunks, register, stage_log
+from .scoring import MahalanobisScorer, KNNScorer
+from .detector import Detector, register
+from .stages import fingerprint, stage_log, cached
+from .inputs import normal_valid, ImageChunks
 from functools import partial
 
 # %% auto #0
@@ -275,7 +277,7 @@ class FrozenCMG(Detector):
     def method(self)->str:
         c = self.config
         if not c.head: return f"pretrained-{c.scorer}"
-        return {(False, False): "ssd", (True, False): "ssd+cmer", (False, True): "ssd+cmle", (True, True): "cmg"}[(c.cmer, c.cmle)] + "-frozen"
+        return method_name(c.cmer, c.cmle) + "-frozen"
     def __repr__(self): return f"FrozenCMG(method={self.method!r}, scorer={self.config.scorer!r}, fitted={self.is_fitted})"
     def candidates(self)->pd.DataFrame:
         "CMER's candidate views (`cmer_candidates`); without CMER, the caption-free views of E2: the whole image and the M masks."
@@ -288,12 +290,6 @@ class FrozenCMG(Detector):
 # %% ../nbs/20_frozen.ipynb #f2371c98
 from fastcore.basics import patch
 
-def _stage(cache, key, fn):
-    if cache is not None and key in cache: return cache[key]
-    out = fn()
-    if cache is not None: cache[key] = out
-    return out
-
 # %% ../nbs/20_frozen.ipynb #f57849f9
 @patch
 def _text(self:FrozenCMG, train, valid, cache):
@@ -301,7 +297,7 @@ def _text(self:FrozenCMG, train, valid, cache):
     def run():
         enc = text_encoder_for(c.text_encoder, train.captions)
         return embed_captions(train.captions, enc), embed_captions(valid.captions, enc)
-    return _stage(cache, ("frozen-text", c.text_encoder, str(train.captions), str(valid.captions)), run)
+    return cached(cache, ("frozen-text", c.text_encoder, str(train.captions), str(valid.captions)), run)
 
 # %% ../nbs/20_frozen.ipynb #383b52c4
 @patch
@@ -313,21 +309,21 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
         m = train_projector(V[:, 0] if off else V, T, Vv[:, 0] if off else Vv, Tv, c)     # the paper: E1 on whole images
         return dict(scores=view_scores(m, V[:, off:], T), valid_scores=view_scores(m, Vv[:, off:], Tv), retrieval=e1_retrieval(m, Vv[:, 0], Tv))
     key = ("frozen-e1", fingerprint(V, T, Vv, Tv), c.candidates, c.match_epochs, c.tau, c.lr, c.batch_size, c.seed)
-    s = _stage(cache, key, e1)
+    s = cached(cache, key, e1)
     whole = (self.candidates().kind == "whole").to_numpy()
     def rid():
         l, lv = cmer_choice(s["scores"], whole, c.whole_margin), cmer_choice(s["valid_scores"], whole, c.whole_margin)
         r = train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
         return dict(s, labels=l, valid_labels=lv, rid=r.state_dict(),
                     rid_valid_accuracy=float((rid_choose(r, Vv[:, off:]) == lv).mean()) if len(lv) else float("nan"))
-    return _stage(cache, key + ("rid", c.whole_margin, c.rid_epochs), rid)
+    return cached(cache, key + ("rid", c.whole_margin, c.rid_epochs), rid)
 
 # %% ../nbs/20_frozen.ipynb #ea06d304
 @patch
 def _cmle(self:FrozenCMG, T, cache):
     c = self.config
     def run(): return lle_weights(T, cluster_texts(T, k=c.n_text_clusters, seed=c.seed), n_neighbors=c.lle_neighbors, reg=c.lle_reg)
-    return _stage(cache, ("frozen-cmle", fingerprint(T), c.n_text_clusters, c.lle_neighbors, c.lle_reg, c.seed), run)
+    return cached(cache, ("frozen-cmle", fingerprint(T), c.n_text_clusters, c.lle_neighbors, c.lle_reg, c.seed), run)
 
 # %% ../nbs/20_frozen.ipynb #a809beaa
 def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -356,7 +352,7 @@ def _choose(self:FrozenCMG, V:np.ndarray)->tuple:
 @patch
 def _chunks(self:FrozenCMG, images, chunk:int=256):
     "(RID's choice, chosen view's frozen features) of `chunk` images at a time (Algorithm 2, steps 1-2)."
-    self._check_fitted()
+    self.check_fitted()
     c = self.config
     cache = self._cache if isinstance(images, CaptionedImages) else None     # a data set may be scored again; a folder of files is not kept
     for x in ImageChunks(images, c.image_size, chunk):
@@ -380,7 +376,7 @@ def choices(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
 def anomaly_score(self:FrozenCMG, images, scorer:str|None=None, # "knn" or "maha"; None = `config.scorer`
                   chunk:int=256)->np.ndarray:
     "kNN distance or Eq. 14 of the images' features to the normal training features (higher = more anomalous)."
-    self._check_fitted()
+    self.check_fitted()
     s = scorer or self.config.scorer
     if s not in self.scorers_: raise ValueError(f"scorer must be one of {', '.join(self.scorers_)}, got {s!r}")
     G = self.features(images, chunk)
@@ -441,7 +437,7 @@ def localisation(self:FrozenCMG, data:CaptionedImages, # images with object mask
 @patch
 def set_scorer(self:FrozenCMG, scorer:str)->FrozenCMG:
     "Use the other fitted scorer ('knn' or 'maha') and its threshold from now on."
-    self._check_fitted()
+    self.check_fitted()
     if scorer not in self.scorers_: raise ValueError(f"scorer must be one of {', '.join(self.scorers_)}, got {scorer!r}")
     self.config.scorer, self.offset_ = scorer, self.offsets_[scorer]
     if scorer in getattr(self, "valid_scores_", {}): self.decision_scores_ = self.valid_scores_[scorer]
@@ -453,7 +449,7 @@ def _backbone_fingerprint(net:nn.Module)->str:
 
 # %% ../nbs/20_frozen.ipynb #cbde5cec
 @patch
-def _state(self:FrozenCMG)->dict:
+def state_dict(self:FrozenCMG)->dict:
     st = dict(config=json.dumps(asdict(self.config)), info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str))}),
               backbone_fingerprint=_backbone_fingerprint(self.net()), offsets=json.dumps(self.offsets_),
               valid_scores={k: torch.as_tensor(np.asarray(v, np.float64)) for k, v in getattr(self, "valid_scores_", {}).items()},
@@ -484,7 +480,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     self.valid_scores_ = {k: v.numpy() for k, v in st.get("valid_scores", {}).items()}
     return self
 
-FrozenCMG._from_state = classmethod(_frozen_from_state)
+FrozenCMG.from_state_dict = classmethod(_frozen_from_state)
 
 # %% ../nbs/20_frozen.ipynb #53a0102d
 def frozen_method(name:str, # a key of `FROZEN_METHODS`

@@ -190,7 +190,7 @@ def _resize_mask(mask:np.ndarray, # a bool (H, W) mask of an image
 
 # %% ../nbs/01b_openclipart.ipynb #3a902931
 def _cached_arrays(data:CaptionedImages, rels:list, size:int, cache_dir, on_error:str)->CaptionedImages:
-    "Fill `data._cache[size]` and `data.masks` from the .npz of these files, decoding (and writing it) only when it is missing or stale."
+    "Fill `data.to_array(size)` and `data.masks` from the .npz of these files, decoding (and writing it) only when it is missing or stale."
     st = [os.stat(p) for p in data.images]
     key = hashlib.sha256(json.dumps(dict(v=3, size=size, files=[[r, s.st_size, s.st_mtime_ns] for r, s in zip(rels, st)])).encode()).hexdigest()
     f = Path(_default_cache_dir() if cache_dir is None else cache_dir)/f"openclipart-{size}px-{key[:24]}.npz"
@@ -222,7 +222,7 @@ def _cached_arrays(data:CaptionedImages, rels:list, size:int, cache_dir, on_erro
         if on_error == "raise": raise ImageReadError(f"Open Clip Art: cannot decode image {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
         warnings.warn(f"Open Clip Art: skipped {len(bad)} image(s) that cannot be decoded: {_names(bad)}")
         data = data.subset(np.flatnonzero(ok))
-    data._cache[size], data.masks = arr, masks
+    data.set_array(size, arr).masks = masks
     return data
 
 # %% ../nbs/01b_openclipart.ipynb #9755d4c1

@@ -22,8 +22,10 @@ from .cmle import cluster_texts, lle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
-from .detector import (stage_log, read_model_file, settings_sha, Detector, NotFittedError, make_scorer, scorer_from_state, normal_valid, fingerprint, Stages,
-                              as_image_tensor, ImageChunks)
+from .stages import stage_log, fingerprint, Stages
+from .detector import read_model_file, settings_sha, Detector, NotFittedError
+from .scoring import make_scorer, scorer_from_state
+from .inputs import normal_valid, as_image_tensor, ImageChunks
 from .io import atomic_torch_save
 
 # %% auto #0
@@ -48,7 +50,7 @@ class CMG(Detector):
 
     def __repr__(self): return f"CMG(method={self.config.method!r}, fitted={self.scorer_ is not None})"
 
-    def _check_fitted(self):
+    def check_fitted(self):
         if self.scorer_ is None: raise NotFittedError("this CMG detector is not fitted yet: call fit() or CMG.load()")
 
 # %% ../nbs/10_pipeline.ipynb #c8670e72
@@ -115,7 +117,7 @@ def _cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
     self.matching_ = self._build_matching(int(c["text_dim"])); self.rid_ = self._build_rid()
     self.matching_.load_state_dict(c["matching"]); self.rid_.load_state_dict(c["rid"])
     self.info_.update(rid_valid_accuracy=float(c["rid_valid_acc"]), chance=1 / cfg.n_regions, train_labels=c["labels"].numpy())
-    return mask_images(x, c["labels"].numpy(), cfg), self._mask(xv)   # training: caption-chosen masks; validation: as at test time
+    return mask_images(x, c["labels"].numpy(), cfg), self.rid_mask(xv)   # training: caption-chosen masks; validation: as at test time
 
 # %% ../nbs/10_pipeline.ipynb #9c9de621
 @patch
@@ -148,7 +150,7 @@ def _encoder_stage(self:CMG, st:Stages, x_enc, xv_enc, W, progress:bool, extra_c
 def _scorer_stage(self:CMG, x, xv_enc):
     "Eq. 14's scorer on the RID-masked training features, and the threshold on normal validation data."
     cfg = self.config
-    F = extract_features(self.encoder_, self._mask(x) if cfg.cmer else x)
+    F = extract_features(self.encoder_, self.rid_mask(x) if cfg.cmer else x)
     self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(F)
     self._set_offset(self.scorer_.score(extract_features(self.encoder_, xv_enc)), cfg.target_fpr)   # flag target_fpr of normal validation data
 
@@ -201,7 +203,7 @@ def _build_encoder(self:CMG)->AnomalyEncoder:
 
 # %% ../nbs/10_pipeline.ipynb #a006c17e
 @patch
-def _mask(self:CMG, x:torch.Tensor)->torch.Tensor:
+def rid_mask(self:CMG, x:torch.Tensor)->torch.Tensor:
     "Algorithm 2's masking: the RID picks each image's region (no text needed)."
     if not self.config.cmer: return x
     return mask_images(x, rid_select(self.rid_, x, self.config), self.config)
@@ -210,9 +212,9 @@ def _mask(self:CMG, x:torch.Tensor)->torch.Tensor:
 @patch
 def _chunk_features(self:CMG, images, chunk:int=256, progress:bool=False):
     "E2^I features of one chunk of images after another: read, resize, mask by the RID, encode (bounded memory)."
-    self._check_fitted()
+    self.check_fitted()
     chunks = ImageChunks(images, self.config.image_size, chunk)
-    for x in bar(chunks, progress and len(chunks) > 1): yield extract_features(self.encoder_, self._mask(x))
+    for x in bar(chunks, progress and len(chunks) > 1): yield extract_features(self.encoder_, self.rid_mask(x))
 
 # %% ../nbs/10_pipeline.ipynb #dd7dad3a
 @patch
@@ -245,7 +247,7 @@ def _split_state(d:dict)->dict:
 @patch
 def save(self:CMG, path:str|Path)->Path:
     "Write the fitted detector to one file (atomically; loadable without unpickling code)."
-    self._check_fitted()
+    self.check_fitted()
     st = dict(format="cmg_nb/1", config=json.dumps(self.config.to_dict()), versions=json.dumps(_versions()),
               encoder=self.encoder_.state_dict(), **_split_state(self.scorer_.state_dict()),
               offset=torch.tensor(self.offset_, dtype=torch.float64),

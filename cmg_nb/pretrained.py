@@ -12,7 +12,9 @@ from .io import bar
 from .core import CMGConfig, get_device
 from .backbones import image_backbone
 from .scoring import MahalanobisScorer
-from .detector import Detector, fingerprint, normal_valid, register, as_image_tensor
+from .detector import Detector, register
+from .stages import fingerprint, cached
+from .inputs import normal_valid, as_image_tensor
 from .pipeline import CMG
 
 # %% auto #0
@@ -64,9 +66,7 @@ def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedIm
     x = as_image_tensor(train, cfg.image_size, "train")
     if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
     key = ("pretrained-features", self.backbone, cfg.image_size, fingerprint(x))
-    F = stage_cache.get(key) if stage_cache is not None else None
-    if F is None: F = self._embed(x, progress)
-    if stage_cache is not None: stage_cache[key] = F
+    F = cached(stage_cache, key, lambda: self._embed(x, progress))
     self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(F)
     self._set_offset(self.scorer_.score(self.features(valid)), cfg.target_fpr)
     self.info_ = dict(n_train=len(x), feature_dim=int(F.shape[1]), fit_seconds=round(time.time() - t0, 1))
@@ -76,7 +76,7 @@ def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedIm
 @patch
 def anomaly_score(self:PretrainedMahalanobis, images)->np.ndarray:
     "Eq. 14 on frozen features: distance to the nearest normal cluster (higher = more anomalous)."
-    self._check_fitted()
+    self.check_fitted()
     return self.scorer_.score(self.features(images))
 
 # %% ../nbs/17_pretrained.ipynb #ca9453ce
@@ -84,7 +84,7 @@ def _net_fingerprint(net)->str: return fingerprint(*[p.detach().cpu() for p in l
 
 # %% ../nbs/17_pretrained.ipynb #d9bbe465
 @patch
-def _state(self:PretrainedMahalanobis)->dict:
+def state_dict(self:PretrainedMahalanobis)->dict:
     "What `save` writes besides the threshold: settings, the backbone's name and fingerprint, the scorer's state."
     meta = dict(config=self.config.to_dict(), backbone=self.backbone, net=_net_fingerprint(self._net()), info=self.info_)
     return dict(meta=json.dumps(meta, default=float), scorer={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorer_.state_dict().items()})
@@ -97,7 +97,7 @@ def _pm_from_state(cls, st:dict)->PretrainedMahalanobis:
     self.scorer_, self.info_ = MahalanobisScorer.from_state({k: v.numpy() for k, v in st["scorer"].items()}), m["info"]
     return self
 
-PretrainedMahalanobis._from_state = classmethod(_pm_from_state)
+PretrainedMahalanobis.from_state_dict = classmethod(_pm_from_state)
 register("pretrained-maha-32", PretrainedMahalanobis);
 
 # %% ../nbs/17_pretrained.ipynb #5677b6e4

@@ -14,7 +14,10 @@ from .core import CMGConfig, set_seed
 from .data import CaptionedImages
 from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model, embed_images, embed_texts
-from .detector import Detector, make_scorer, scorer_from_state, fingerprint, normal_valid, register, as_image_tensor
+from .detector import Detector, register
+from .scoring import make_scorer, scorer_from_state
+from .stages import fingerprint, cached
+from .inputs import normal_valid, as_image_tensor
 
 # %% auto #0
 __all__ = ['PROMPTS', 'mcm_score', 'ZeroShotDetector', 'fused_zero_shot']
@@ -63,11 +66,8 @@ def _train_matching(self:ZeroShotDetector, x, T, xv, Tv, # training and validati
     cfg = self.config
     key = ("zero-shot-matching", fingerprint(x[:, :, ::4, ::4], T),
            *(getattr(cfg, k) for k in ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed")))
-    if stage_cache is not None and key in stage_cache: return stage_cache[key]
-    set_seed(cfg.seed)
-    m = train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress, extra_cbs=extra_cbs).cpu().eval()
-    if stage_cache is not None: stage_cache[key] = m
-    return m
+    def train(): set_seed(cfg.seed); return train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress, extra_cbs=extra_cbs).cpu().eval()
+    return cached(stage_cache, key, train)
 
 # %% ../nbs/18_zeroshot.ipynb #ddbe390b
 @patch
@@ -121,7 +121,7 @@ def _combine(self:ZeroShotDetector, zs:np.ndarray, mh:np.ndarray|None)->np.ndarr
 @patch
 def anomaly_score(self:ZeroShotDetector, images)->np.ndarray:
     "-MCM (or the fused z-scored sum): higher = more anomalous."
-    self._check_fitted()
+    self.check_fitted()
     return self._combine(*self._parts(as_image_tensor(images, self.config.image_size)))
 
 # %% ../nbs/18_zeroshot.ipynb #82219a4e
@@ -131,7 +131,7 @@ def fused_zero_shot(config:CMGConfig|None=None, seed:int=0, **kwargs)->ZeroShotD
 
 # %% ../nbs/18_zeroshot.ipynb #ab77bf77
 @patch
-def _state(self:ZeroShotDetector)->dict:
+def state_dict(self:ZeroShotDetector)->dict:
     "What `save` writes besides the threshold: settings, groups, prompts, E1's weights, the prompt embeddings and the scorer."
     meta = dict(config=self.config.to_dict(), prompts=list(self.prompts), class_names=self.class_names, temperature=self.temperature,
                 fused=self.fused, weight=self.weight, groups=self.groups_, prompt_texts=self.prompt_texts_, stats=self.stats_, info=self.info_)
@@ -149,5 +149,5 @@ def _zs_from_state(cls, st:dict)->ZeroShotDetector:
     if self.fused: self.scorer_ = scorer_from_state(cfg.scorer or "maha", {k: v.numpy() for k, v in st["scorer"].items()})
     return self
 
-ZeroShotDetector._from_state = classmethod(_zs_from_state)
+ZeroShotDetector.from_state_dict = classmethod(_zs_from_state)
 register("zero-shot", ZeroShotDetector); register("zero-shot-fused", fused_zero_shot);

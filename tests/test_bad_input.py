@@ -13,7 +13,7 @@ from cmg_nb.data import read_image
 from cmg_nb.scenes import make_scenes
 from cmg_nb.loaders import load_folder
 from cmg_nb.pipeline import CMG, cmg_stages
-from cmg_nb.detector import as_image_tensor
+from cmg_nb.inputs import as_image_tensor
 
 TINY = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--match-epochs", "1", "--rid-epochs", "1",
         "--text-encoder", "tfidf", "--batch-size", "32", "-q"]

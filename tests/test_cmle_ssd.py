@@ -122,7 +122,7 @@ def test_ablation_switches_drop_cmer_and_cmle(monkeypatch, method, cmer, cmle):
     assert (seen["W"] is not None) == cmle
     if cmle: assert seen["W"].shape == (len(x), len(x)) and np.allclose(np.asarray(seen["W"].sum(1)).ravel(), 1, atol=1e-6)
     xt = P.as_image_tensor(sp_.test, cfg.image_size)
-    if not cmer: torch.testing.assert_close(det._mask(xt), xt)               # no CMER: nothing is masked at test time either
+    if not cmer: torch.testing.assert_close(det.rid_mask(xt), xt)               # no CMER: nothing is masked at test time either
 
 def test_training_uses_the_relative_guidance_loss(monkeypatch):
     "The encoder's CMLE term is Eq. 13 (feature bank) divided by the batch's total variance: relative=True, recomputed here."

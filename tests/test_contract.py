@@ -144,3 +144,21 @@ def test_all_module_applies_patches():
     assert (before, after) == ("False", "True True True")
     modules = {m.name for m in pkgutil.iter_modules(cmg_nb.__path__) if not m.name.startswith("_")}
     assert modules <= set(loaded.split()), sorted(modules - set(loaded.split()))
+
+def test_fit_and_state_hooks_declared_on_the_base():
+    """`Detector` declares fit, state_dict and from_state_dict; every registered method's fit takes the base's arguments by name,
+    and every method saves through the base's hooks, except the from-scratch CMG family, which still writes its own file."""
+    import inspect
+    from cmg_nb.pipeline import CMG
+    base = [p for p in inspect.signature(Detector.fit).parameters if p != "self"]
+    assert base == ["train", "valid", "stage_cache", "progress"]
+    own_file = []
+    for name in available_methods():
+        k = type(make_detector(name, TINY))
+        ps = inspect.signature(k.fit).parameters
+        assert all(p in ps for p in base), (name, list(ps))
+        assert ps["valid"].default is None and ps["stage_cache"].default is None and ps["progress"].default is True, name
+        overrides = (k.state_dict is not Detector.state_dict, k.from_state_dict.__func__ is not Detector.from_state_dict.__func__)
+        if issubclass(k, CMG): own_file.append(name); assert overrides == (False, False), name
+        else: assert overrides == (True, True), name
+    assert set(own_file) == {"ssd", "ssd+cmer", "ssd+cmle", "cmg", "cmg-pretrained"}, own_file

@@ -120,7 +120,7 @@ def test_captioned_images_validation():
 def test_resize_policy_shared_by_training_and_scoring(tmp_path):
     "A tall image keeps its aspect (padded with its border colour), and the training and scoring paths see the same pixels."
     from PIL import Image
-    from cmg_nb.detector import as_image_tensor
+    from cmg_nb.inputs import as_image_tensor
     im = np.zeros((60, 30, 3), np.uint8); im[...] = (40, 60, 200); im[20:40, 5:25] = (220, 30, 30)
     f = tmp_path / "tall.png"; Image.fromarray(im).save(f)
     train = CaptionedImages([f], ["a red box"], ["box"]).to_array(32)[0]

@@ -96,7 +96,7 @@ def test_cli_fit_refuses_checkpoint_for_frozen(folder, tmp_path):
 
 def test_cmg_knn_scorer_save_load(split, tmp_path):
     from cmg_nb.pipeline import CMG
-    from cmg_nb.detector import KNNScorer
+    from cmg_nb.scoring import KNNScorer
     tiny = dict(image_size=16, backbone="convnet", epochs=1, match_epochs=1, rid_epochs=1, text_encoder="tfidf", batch_size=32)
     det = CMG(**tiny, cmer=False, scorer="knn", knn_k=3).fit(split.train, split.valid, progress=False)
     assert isinstance(det.scorer_, KNNScorer) and det.scorer_.k == 3
@@ -147,8 +147,8 @@ def test_from_scratch_cmg_refuses_windows_in_one_line(folder, tmp_path):
 def test_old_pixel_rid_model_files_are_refused(split, tmp_path):
     "A frozen model file from before the view RID (no `candidates` in its settings) is refused with a one-line reason."
     det = frozen_method("ssd+cmer-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False)
-    st = det._state(); cfg = json.loads(st["config"]); cfg.pop("candidates"); st["config"] = json.dumps(cfg)
-    with pytest.raises(ValueError, match="older cmg_nb whose RID read pooled pixels"): FrozenCMG._from_state(st)
+    st = det.state_dict(); cfg = json.loads(st["config"]); cfg.pop("candidates"); st["config"] = json.dumps(cfg)
+    with pytest.raises(ValueError, match="older cmg_nb whose RID read pooled pixels"): FrozenCMG.from_state_dict(st)
 
 @pytest.mark.parametrize("method,flag,value,msg", [("pretrained-knn", "--n-regions", "9", "has no masks or views"),
                                                    ("ssd+cmle-frozen", "--cmer-candidates", "masks", "has no CMER")])
@@ -187,6 +187,6 @@ def test_whole_margin_reaches_the_labels_and_the_saved_model(split, tmp_path):
     np.testing.assert_array_equal(always.cmer_scores_, plain.cmer_scores_)                         # one E1: the margin acts after it
     back = Detector.load(always.save(tmp_path / "m.cmg"))
     assert back.config.whole_margin == 2.0
-    st = plain._state(); cfg = json.loads(st["config"]); cfg.pop("whole_margin"); st["config"] = json.dumps(cfg)
-    assert FrozenCMG._from_state(st).config.whole_margin == 0.0
+    st = plain.state_dict(); cfg = json.loads(st["config"]); cfg.pop("whole_margin"); st["config"] = json.dumps(cfg)
+    assert FrozenCMG.from_state_dict(st).config.whole_margin == 0.0
     with pytest.raises(ValueError, match="whole_margin must be a finite number >= 0"): FrozenCMG(SMALL, whole_margin=-0.1)
