@@ -102,6 +102,8 @@ class CMDALoss(Callback):
 class CMDA(Detector):
     "CMDA baseline: SimCLR + image-text contrastive term + caption-weighted image mixing; Mahalanobis score (no labels)."
     encoder_ = scorer_ = None   # fitted parts, set by `fit`/`load`
+    settings_used = ("image_size", "backbone", "batch_size", "device", "epochs", "lr", "lr_schedule", "optimizer", "momentum", "beta2", "weight_decay", "seed", "target_fpr", "val_frac",
+                     "feat_dim", "tau", "simclr_tau", "text_encoder", "scorer", "knn_k", "n_score_clusters")
     def __init__(self, config:CMGConfig|None=None, # `epochs`, `lr`, `batch_size`, `backbone`, `feat_dim`, `tau`, `text_encoder`, ...
                  seed:int=0, # the run's seed (replaces `config.seed`)
                  alpha:float=1., # weight of the image-text terms
@@ -236,6 +238,7 @@ class SHE(Detector):
     "SHE baseline (uses labels): classifier on the normal groups, per-group stored patterns, Hopfield-energy score."
     uses_labels = True
     model_ = patterns_ = classes_ = None   # fitted parts, set by `fit`/`load`
+    settings_used = ("image_size", "backbone", "batch_size", "device", "epochs", "lr", "lr_schedule", "optimizer", "momentum", "beta2", "weight_decay", "seed", "target_fpr", "val_frac")
     def __init__(self, config:CMGConfig|None=None, # `epochs`, `lr`, `batch_size`, `backbone`, `image_size`, `device`, ...
                  seed:int=0, # the run's seed (replaces `config.seed`)
                  mode:str="predicted", # "predicted": energy against the predicted group's pattern (SHE); "all": against all patterns

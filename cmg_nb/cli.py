@@ -108,10 +108,11 @@ def _settings_of(method:str|None)->tuple:
         from cmg_nb.settings import FROZEN_METHODS, FrozenConfig
         if method in FROZEN_METHODS: return FrozenConfig, FrozenConfig(**FROZEN_METHODS[method]), frozen_settings(method)
         from cmg_nb.evaluation import available_methods, make_detector
-        if method in available_methods():                        # what its factory sets itself (cmg-pretrained: backbone, lr, cmer, cmle) is not taken
+        if method in available_methods():                        # not taken: what its factory sets itself (cmg-pretrained: backbone, lr), what it never reads
             c0, c1 = CMGConfig(), CMGConfig(cmer=False, cmle=False)
-            d0, d1 = (make_detector(method, c).config for c in (c0, c1))
-            return CMGConfig, d0, tuple(n for n in _FLAGS if getattr(d0, n) == getattr(c0, n) and getattr(d1, n) == getattr(c1, n))
+            det, d1 = (make_detector(method, c) for c in (c0, c1))
+            d0, used = det.config, det.settings_used or _FLAGS
+            return CMGConfig, d0, tuple(n for n in _FLAGS if n in used and getattr(d0, n) == getattr(c0, n) and getattr(d1.config, n) == getattr(c1, n))
     return CMGConfig, CMGConfig(), _FLAGS
 
 # %% ../nbs/12_cli.ipynb #56dae8b1
@@ -207,7 +208,9 @@ def method_config(args, method:str|None=None)->CMGConfig:
         frozen_only = [k for k in _given(args, sorted(only)) if k in only]
         if frozen_only: raise CMGError(f"--{frozen_only[0].replace('_', '-')}: {method} does not use it; it is a setting of the frozen family (FrozenConfig)")
         bad = [k for k in _given(args, _FLAGS) if k not in names]
-        if bad: raise CMGError(f"--{bad[0].replace('_', '-')}: {method} sets it itself ({bad[0]}={getattr(d0, bad[0])!r}); leave it out or choose another --method")
+        if bad and (method in METHODS or getattr(d0, bad[0]) != getattr(CMGConfig(), bad[0])):
+            raise CMGError(f"--{bad[0].replace('_', '-')}: {method} sets it itself ({bad[0]}={getattr(d0, bad[0])!r}); leave it out or choose another --method")
+        if bad: raise CMGError(f"--{bad[0].replace('_', '-')}: {method} does not use it; its settings are {', '.join(names)}")
         return config_from_args(args, METHODS.get(method))
     alias = {_FROZEN_FLAG.get(f.name, f.name): f.name for f in fields(cls)}
     given = {alias.get(k, k): v for k, v in _given(args, [*alias, *_FLAGS]).items()}

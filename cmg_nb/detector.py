@@ -28,6 +28,7 @@ class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
 class Detector(OutlierMixin, BaseEstimator):
     "Base of cmg_nb's anomaly detectors: `anomaly_score` (higher = more anomalous) plus `offset_` give scikit-learn's outlier API."
     uses_labels = False   # True for methods that see the normal groups' labels (marked † in tables)
+    settings_used = None  # the `config` settings that fit and scoring read (None: all of them); `cmg fit` refuses the others
     offset_, info_ = None, MappingProxyType({})   # fitted state: on the class until `fit` sets it (scikit-learn: `__init__` stores only parameters)
     _repr_html_ = None    # plain text in notebooks (scikit-learn's HTML diagram shows nothing useful for one `config`)
     def anomaly_score(self, images)->np.ndarray: raise NotImplementedError

@@ -24,6 +24,7 @@ __all__ = ['PretrainedMahalanobis', 'pretrained_cmg']
 class PretrainedMahalanobis(Detector):
     "Frozen pretrained features + Eq. 14 (the 'pretrained Mahalanobis' baseline); `anomaly_score`: higher = more anomalous."
     net_ = scorer_ = None   # the loaded backbone and the fitted scorer
+    settings_used = ("image_size", "batch_size", "device", "n_score_clusters", "seed", "target_fpr", "val_frac")   # its backbone is its own
     def __init__(self, config:CMGConfig|None=None, # uses image_size, n_score_clusters, target_fpr, batch_size, device
                  seed:int=0, # random state of the scorer's k-means (no effect with one cluster)
                  backbone:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name

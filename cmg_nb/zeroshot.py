@@ -55,6 +55,12 @@ class ZeroShotDetector(Detector):
         if temperature is not None and temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
 
     @property
+    def settings_used(self)->tuple:
+        "The `config` settings it reads: E1's training and the prompts' scoring; fused, also Eq. 14's scorer."
+        e1 = ("image_size", "backbone", "batch_size", "device", "feat_dim", "tau", "text_encoder", "match_epochs", "lr", "lr_schedule", "optimizer",
+              "momentum", "beta2", "weight_decay", "n_regions", "mask_mode", "soft_scale", "seed", "target_fpr", "val_frac")
+        return e1 + (("scorer", "knn_k", "n_score_clusters") if self.fused else ())
+    @property
     def T_(self)->float: "The softmax temperature in use: `temperature`, or the matching model's `tau`."; return float(self.config.tau if self.temperature is None else self.temperature)
     def __repr__(self): return f"ZeroShotDetector(fused={self.fused}, groups={self.groups_}, fitted={self.is_fitted})"
 

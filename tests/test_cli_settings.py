@@ -1,6 +1,6 @@
 """`cmg fit` shows and applies the settings of the method it trains (issue 23): --help, --print-config, --config and
 the saved model agree for every registered method, and a setting the method does not use is refused with its reason."""
-import contextlib, io, json, re
+import contextlib, io, json, re, warnings
 from dataclasses import fields, asdict
 import pytest
 import yaml
@@ -115,3 +115,45 @@ def test_cli_print_config_matches_the_saved_model(tmp_path, scene_folder):
     from cmg_nb.detector import Detector
     saved = asdict(Detector.load(tmp_path / "m.cmg").config)
     assert {k: saved[k] for k in printed} == printed and printed["epochs"] == 2 and printed["whole_margin"] == 0.3
+
+def _reads_of(name:str, split)->set:
+    "The `CMGConfig` settings that `name`'s fit (valid=None: the held-out share is drawn) and scoring read, recorded field by field."
+    seen, mute = set(), [0]
+    names = {f.name for f in fields(CMGConfig)}
+    class Reads(CMGConfig):
+        def __getattribute__(self, n):
+            if n in names and not mute[0]: seen.add(n)
+            return object.__getattribute__(self, n)
+    def muted(f):                                                             # whole-config copies, checks and dumps read every field
+        def g(*a, **k):
+            mute[0] += 1
+            try: return f(*a, **k)
+            finally: mute[0] -= 1
+        return g
+    for m in ("to_dict", "replace", "validate", "__eq__", "__repr__", "__post_init__"): setattr(Reads, m, muted(getattr(CMGConfig, m)))
+    mute[0] += 1
+    det = make_detector(name, CMGConfig(image_size=16, backbone="convnet", epochs=1, match_epochs=1, text_encoder="tfidf", batch_size=16), seed=1)
+    det.config = Reads(**det.config.to_dict()); mute[0] -= 1
+    det.fit(split.train, None, progress=False).anomaly_score(split.test)
+    return seen
+
+from cmg_nb.evaluation import make_detector
+DECLARED = [m for m in METHODS if make_detector(m, CMGConfig()).settings_used is not None]
+
+@pytest.mark.parametrize("method", DECLARED)
+def test_declared_settings_are_the_settings_read(method):
+    """A method that declares `settings_used` reads exactly those settings in fit and scoring (measured), so `cmg fit` refuses no setting it
+    reads and takes none it ignores (pretrained-maha-32's --backbone, zero-shot's --scorer, SHE's --text-encoder were taken and ignored)."""
+    from cmg_nb.data import one_class_split
+    from cmg_nb.scenes import make_scenes
+    split = one_class_split(make_scenes(64, size=32, seed=21, shapes=("circle", "square", "star", "cross")), ["circle", "square"], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _reads_of(method, split) == set(make_detector(method, CMGConfig()).settings_used)
+    cls, d0, names = _settings_of(method)
+    assert set(names) <= set(make_detector(method, CMGConfig()).settings_used)
+
+@pytest.mark.parametrize("method,flag,value", [("pretrained-maha-32", "--backbone", "resnet18"), ("she", "--text-encoder", "tfidf"),
+                                               ("zero-shot", "--scorer", "knn"), ("cmda", "--n-regions", "9"), ("she", "--lam", "0.5")])
+def test_a_setting_the_method_never_reads_is_refused(method, flag, value):
+    with pytest.raises(CMGError, match=f"^{flag}: {re.escape(method)} does not use it; its settings are "): _build_detector(_args(method, flag, value))
