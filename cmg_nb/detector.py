@@ -17,8 +17,8 @@ from .io import atomic_torch_save
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'REGISTRY', 'NotFittedError', 'Detector', 'settings_sha', 'read_model_file',
-           'register', 'registered']
+__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'LEGACY_FORMATS', 'REGISTRY', 'NotFittedError', 'Detector', 'settings_sha',
+           'read_model_file', 'register', 'registered']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
 class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
@@ -200,6 +200,7 @@ def settings_sha(st:dict)->str:
 
 # %% ../nbs/09a_detector.ipynb #68aab42a
 DETECTOR_FORMAT = "cmg_nb/detector/1"
+LEGACY_FORMATS = {"cmg_nb/1": "cmg_nb.pipeline:CMG"}   # older formats, and the class that reads each (the from-scratch CMG wrote its own)
 
 @patch
 def save(self:Detector, path:str|Path)->Path:
@@ -225,8 +226,9 @@ def read_model_file(path:str|Path)->dict:
 def _load(cls, path:str|Path)->Detector:
     "Read a detector written by `save`: the class named in the file rebuilds itself from its state."
     st = read_model_file(path)
-    if st["format"] != DETECTOR_FORMAT: raise ValueError(f"{path} is a {st['format']} file, not a {DETECTOR_FORMAT} detector (use CMG.load or load_detector)")
-    mod, name = st["cls"].split(":")
+    fmt = st["format"]
+    if fmt != DETECTOR_FORMAT and fmt not in LEGACY_FORMATS: raise ValueError(f"{path} is a {fmt} file, not a {DETECTOR_FORMAT} detector")
+    mod, name = (st["cls"] if fmt == DETECTOR_FORMAT else LEGACY_FORMATS[fmt]).split(":")
     if not mod.startswith("cmg_nb."): raise ValueError(f"{path}: detector class {st['cls']!r} is not one of cmg_nb's")
     k = getattr(importlib.import_module(mod), name)
     if not (isinstance(k, type) and issubclass(k, cls)): raise ValueError(f"{path} holds a {st['cls']}, not a {cls.__name__}")
@@ -234,7 +236,7 @@ def _load(cls, path:str|Path)->Detector:
         raise ValueError(f"{path}: its settings were edited after it was saved (they no longer match the hash stored with the weights); refit it")
     try:
         det = k.from_state_dict(st); det.offset_ = float(st["offset"])
-        if "decision_scores" in st: det.decision_scores_ = st["decision_scores"].numpy()
+        if len(st.get("decision_scores", [])): det.decision_scores_ = st["decision_scores"].numpy()   # some old files have none
     except KeyError as e: raise ValueError(f"{path}: incomplete {name} model file (no {e.args[0]!r})") from None
     except (RuntimeError, ValueError, TypeError) as e: raise ValueError(f"{path}: the {name} model file does not fit its own settings ({str(e).splitlines()[0][:160]})") from None
     return det

@@ -14,7 +14,7 @@ from .data import one_class_split, OneClassSplit, CaptionedImages
 from .scenes import make_scenes
 from .pipeline import CMG, as_image_tensor
 from .scoring import evaluate, summarize_runs
-from .detector import REGISTRY, register, registered, Detector, read_model_file, DETECTOR_FORMAT
+from .detector import REGISTRY, register, registered, Detector
 from .io import atomic_write_text, atomic_savefig
 from .masking import chosen_views
 
@@ -48,8 +48,8 @@ def make_detector(method:str, # a name from `available_methods()`
 
 # %% ../nbs/11_evaluation.ipynb #32806d4d
 def load_detector(path:str|Path):
-    "Any saved detector: a from-scratch `CMG` file or a `Detector` file (every other method), told apart by the format inside."
-    return Detector.load(path) if read_model_file(path)["format"] == DETECTOR_FORMAT else CMG.load(path)
+    "Any saved detector, of any registered method (`Detector.load`: the class named in the file rebuilds itself)."
+    return Detector.load(path)
 
 # %% ../nbs/11_evaluation.ipynb #e8cec96a
 def threshold_metrics(scores, # anomaly scores (higher = more anomalous)

@@ -23,7 +23,7 @@ from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
 from .stages import stage_log, fingerprint, Stages
-from .detector import read_model_file, settings_sha, Detector, NotFittedError
+from .detector import settings_sha, Detector, NotFittedError, DETECTOR_FORMAT
 from .scoring import make_scorer, scorer_from_state
 from .inputs import normal_valid, as_image_tensor, ImageChunks
 from .io import atomic_torch_save
@@ -245,48 +245,24 @@ def _split_state(d:dict)->dict:
 
 # %% ../nbs/10_pipeline.ipynb #58d32c81
 @patch
-def save(self:CMG, path:str|Path)->Path:
-    "Write the fitted detector to one file (atomically; loadable without unpickling code)."
-    self.check_fitted()
-    st = dict(format="cmg_nb/1", config=json.dumps(self.config.to_dict()), versions=json.dumps(_versions()),
-              encoder=self.encoder_.state_dict(), **_split_state(self.scorer_.state_dict()),
-              offset=torch.tensor(self.offset_, dtype=torch.float64),
-              decision_scores=torch.as_tensor(np.asarray(getattr(self, "decision_scores_", []), np.float64)),
-              info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str, dict, list))}))
-    if self.config.cmer:
-        st.update(matching=self.matching_.state_dict(), rid=self.rid_.state_dict(), text_dim=torch.tensor(self.matching_.text_dim))
-    st["settings_sha"] = settings_sha(st)                     # an edit of the settings is refused at load
-    return atomic_torch_save(st, path)
+def state_dict(self:CMG)->dict:
+    "What `save` (the base's) writes besides the threshold: settings, library versions, E2, the scorer and, with CMER, E1 and the RID."
+    st = dict(config=json.dumps(self.config.to_dict()), versions=json.dumps(_versions()), encoder=self.encoder_.state_dict(),
+              **_split_state(self.scorer_.state_dict()), info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str, dict, list))}))
+    if self.config.cmer: st.update(matching=self.matching_.state_dict(), rid=self.rid_.state_dict(), text_dim=torch.tensor(self.matching_.text_dim))
+    return st
 
 # %% ../nbs/10_pipeline.ipynb #9cfe5b44
-@classmethod
-def _load(cls, path:str|Path, device=None)->CMG:
-    "Read a detector written by `save` (weights only: no code is unpickled)."
-    path = Path(path)
-    st = read_model_file(path)
-    if st.get("format") != "cmg_nb/1": raise ValueError(f"{path} is a {st.get('format')} file, not a from-scratch CMG model (use load_detector)")
-    if "settings_sha" in st and st["settings_sha"] != settings_sha(st):
-        raise ValueError(f"{path}: its settings were edited after it was saved (they no longer match the hash stored with the weights); refit it")
-    try: return cls._from_file_state(st, device)
-    except KeyError as e: raise ValueError(f"{path}: incomplete CMG model file (no {e.args[0]!r})") from None
-    except (RuntimeError, ValueError, TypeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: the model file does not fit its own settings ({str(e).splitlines()[0][:160]})") from None
-
-# %% ../nbs/10_pipeline.ipynb #e544043f
-@classmethod
-def _from_file_state(cls, st:dict, device=None)->CMG:
-    "Rebuild the networks from the settings stored in the file, then load their weights."
+@patch(cls_method=True)
+def from_state_dict(cls:CMG, st:dict)->CMG:
+    "Rebuild the networks from the settings stored in the file, then load their weights (`Detector.load` sets the threshold)."
     cfg = json.loads(st["config"])
     cfg.setdefault("rid_input", "matching")      # files written before `rid_input` existed: the RID read E1's features
     self = cls(CMGConfig.from_dict(cfg))
-    if device is not None: self.config = self.config.replace(device=device)
     self.encoder_ = self._build_encoder(); self.encoder_.load_state_dict(st["encoder"]); self.encoder_.eval()
     self.scorer_ = scorer_from_state(self.config.scorer or "maha", {**{k: v.numpy() for k, v in st["scorer"].items()}, **json.loads(st["scorer_text"])})
-    self.offset_ = float(st["offset"]); self.info_ = json.loads(st["info"]); self.versions_ = json.loads(st["versions"])
-    if len(st.get("decision_scores", [])): self.decision_scores_ = st["decision_scores"].numpy()   # older files have none
+    self.info_, self.versions_ = json.loads(st["info"]), json.loads(st["versions"])
     if self.config.cmer:
         self.matching_ = self._build_matching(int(st["text_dim"])); self.matching_.load_state_dict(st["matching"])
         self.rid_ = self._build_rid(); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
     return self
-
-CMG.load, CMG._from_file_state = _load, _from_file_state
