@@ -4,6 +4,7 @@
 
 # %% ../nbs/15_analysis.ipynb #ea8cf350
 from __future__ import annotations
+import time, dataclasses
 import numpy as np
 import pandas as pd
 import torch
@@ -21,6 +22,7 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 from fastai.callback.core import Callback
 from fastai.learner import Recorder
 from .core import CMGConfig, set_seed
+from .settings import FrozenConfig
 from .data import CaptionedImages, OneClassSplit
 from .text import text_encoder_for, embed_captions
 from .masking import mask_images
@@ -30,13 +32,14 @@ from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
 from .pipeline import caption_embeddings, matching_and_labels
 from .inputs import as_image_tensor
-from .evaluation import run_methods
+from .evaluation import run_methods, make_detector
 
 # %% auto #0
-__all__ = ['modality_scores', 'pixel_features', 'caption_features', 'clustering_vs_modality', 'plot_modality', 'kl_entropy',
-           'entropy_drop', 'cmer_study_stage', 'entropy_study', 'plot_entropy', 'EpochRecorder', 'rid_learning_curves',
-           'plot_rid_curve', 'mask_mode_study', 'plot_mask_modes', 'rid_arm_study', 'plot_rid_arms',
-           'latent_separation', 'tsne_frame', 'plot_embedding', 'guidance_study', 'plot_guidance']
+__all__ = ['FROZEN_RID_ARMS', 'modality_scores', 'pixel_features', 'caption_features', 'clustering_vs_modality', 'plot_modality',
+           'kl_entropy', 'entropy_drop', 'cmer_study_stage', 'entropy_study', 'plot_entropy', 'EpochRecorder',
+           'rid_learning_curves', 'plot_rid_curve', 'mask_mode_study', 'plot_mask_modes', 'rid_arm_study',
+           'plot_rid_arms', 'plot_rid_accuracy', 'latent_separation', 'tsne_frame', 'plot_embedding', 'guidance_study',
+           'plot_guidance']
 
 # %% ../nbs/15_analysis.ipynb #c3da03db
 def modality_scores(X, # features (N, D)
@@ -255,19 +258,49 @@ def plot_mask_modes(df:pd.DataFrame)->Figure:
     axs[1].set_xlabel("RID accuracy (normal validation)"); axs[1].set_title("RID accuracy vs AUROC", fontsize=10); axs[1].legend(fontsize=8)
     fig.tight_layout(); return fig
 
+# %% ../nbs/15_analysis.ipynb #1ccb487b
+FROZEN_RID_ARMS = {"RID 1 epoch": dict(rid_epochs=1), "RID 3 epochs": dict(rid_epochs=3), "RID 50 epochs": dict(rid_epochs=50)}   # 50: FrozenConfig's default
+
+# %% ../nbs/15_analysis.ipynb #dd46872f
+def _arm_config(cfg, kw:dict):
+    "`cfg` with one arm's settings: `CMGConfig.replace`, or a validated copy of a `FrozenConfig`."
+    return cfg.replace(**kw) if isinstance(cfg, CMGConfig) else dataclasses.replace(cfg, **kw).validate()
+
+# %% ../nbs/15_analysis.ipynb #b8799cb6
+def _frozen_runs(split:OneClassSplit, method:str, seeds, cfg:FrozenConfig,
+                 cache:dict|None=None, # stage cache kept over calls: backbone passes, captions and E1 are computed once
+                 models:dict|None=None)->pd.DataFrame:
+    "A frozen CMER method per seed: AUROC/AUPR, and from `info_` the RID's validation accuracy, chance and candidates."
+    rows = []
+    for s in seeds:
+        t = time.time()
+        det = make_detector(method, cfg, seed=int(s)).fit(split.train, split.valid, stage_cache=cache, progress=False)
+        r, i, l = evaluate(det.anomaly_score(split.test), split.test_labels), det.info_, det.cmer_labels_
+        rows.append(dict(method=method, seed=int(s), auroc=float(r["auroc"]), aupr=float(r["aupr"]), fit_seconds=round(time.time() - t, 1),
+                         rid_valid_accuracy=i["rid_valid_accuracy"], chance=i["chance"], n_candidates=i["n_candidates"],
+                         cmer_majority=float(np.bincount(l).max() / len(l))))
+        if models is not None: models[int(s)] = det
+    return pd.DataFrame(rows)
+
 # %% ../nbs/15_analysis.ipynb #3b205bf4
 def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mixed test)
-                  cfg:CMGConfig, # the CMG settings each arm changes
-                  arms:dict|None=None, # {name: settings}; default: hard masks with a 1-epoch and a full RID, soft with a full RID
-                  seeds=(0, 1, 2), method:str="cmg", progress:bool=False)->pd.DataFrame:
+                  cfg:CMGConfig|FrozenConfig, # the settings each arm changes: from-scratch CMG, or the frozen family
+                  arms:dict|None=None, # {name: settings}; default: `FROZEN_RID_ARMS`, or for CMG hard masks with a 1-epoch and a full RID, soft with a full RID
+                  seeds=(0, 1, 2), method:str|None=None, # None: "cmg-frozen" for a `FrozenConfig`, else "cmg"
+                  progress:bool=False, stage_cache:dict|None=None, # frozen: one cache for every arm and seed (pass one to keep it)
+                  models:dict|None=None, # frozen: filled with {(arm, seed): fitted detector}
+                 )->pd.DataFrame:
     "Fig. 9's arms: `method` with RIDs of different accuracy (and mask modes); AUROC/AUPR and RID validation accuracy per arm and seed."
-    arms = arms or {"hard, RID 1 epoch": dict(mask_mode="hard", rid_epochs=1), "hard, RID full": dict(mask_mode="hard"),
-                    "soft, RID full": dict(mask_mode="soft")}
-    frames = []
+    frozen, cache, frames = isinstance(cfg, FrozenConfig), ({} if stage_cache is None else stage_cache), []
+    method = method or ("cmg-frozen" if frozen else "cmg")
+    if frozen and method not in ("ssd+cmer-frozen", "cmg-frozen"): raise ValueError(f"a frozen arm needs CMER ('ssd+cmer-frozen' or 'cmg-frozen'), got {method!r}")
+    arms = arms or (FROZEN_RID_ARMS if frozen else {"hard, RID 1 epoch": dict(mask_mode="hard", rid_epochs=1),
+                                                    "hard, RID full": dict(mask_mode="hard"), "soft, RID full": dict(mask_mode="soft")})
     for name, kw in arms.items():
-        c = cfg.replace(**kw)
-        runs, _ = run_methods(split, (method,), seeds, c, progress=progress)
-        frames.append(runs.assign(arm=name, mask_mode=c.mask_mode, rid_epochs=c.rid_epochs, chance=1 / c.n_regions))
+        c, ms = _arm_config(cfg, kw), {}
+        runs = _frozen_runs(split, method, seeds, c, cache, ms) if frozen else run_methods(split, (method,), seeds, c, progress=progress)[0]
+        if models is not None: models.update({(name, s): d for s, d in ms.items()})
+        frames.append(runs.assign(arm=name, mask_mode=c.mask_mode, rid_epochs=c.rid_epochs, **({} if frozen else dict(chance=1 / c.n_regions))))
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/15_analysis.ipynb #83626b7c
@@ -282,6 +315,18 @@ def plot_rid_arms(df:pd.DataFrame)->Figure:
                 meanprops=dict(marker="^", markerfacecolor="green", markeredgecolor="green"), ax=ax)
     sns.stripplot(d, x="label", y="auroc", order=o, color="k", size=4, ax=ax)
     ax.set_xlabel(""); ax.set_ylabel("test AUROC"); ax.set_title(f"Fig. 9: CMG per RID arm ({df.seed.nunique()} seeds)", fontsize=10)
+    fig.tight_layout(); return fig
+
+# %% ../nbs/15_analysis.ipynb #ac577407
+def plot_rid_accuracy(df:pd.DataFrame)->Figure:
+    "Fig. 9 as a scatter: test AUROC against the RID's validation accuracy, one point per arm and seed; chance dotted; Spearman's ρ in the title."
+    import seaborn as sns, matplotlib.pyplot as plt
+    rho = df[["rid_valid_accuracy", "auroc"]].corr(method="spearman").iloc[0, 1]
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    sns.scatterplot(df.assign(seed=df.seed.astype(str)), x="rid_valid_accuracy", y="auroc", hue="arm", style="seed", s=50, ax=ax)
+    ax.axvline(df.chance.iloc[0], color="k", ls=":", lw=1, label=f"chance = {df.chance.iloc[0]:.3f}")
+    ax.set_xlim(-0.02, 1.02); ax.set_xlabel("RID accuracy (normal validation)"); ax.set_ylabel("test AUROC")
+    ax.set_title(f"AUROC vs RID accuracy ({len(df)} runs, Spearman ρ = {rho:.2f})", fontsize=10); ax.legend(fontsize=7, loc="best")
     fig.tight_layout(); return fig
 
 # %% ../nbs/15_analysis.ipynb #55c29788

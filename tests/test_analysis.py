@@ -93,3 +93,35 @@ def test_summary_table_matches_saved_results():
     assert f"SSD {s['ssd']:.3f}, CMG {s['cmg']:.3f}".replace("-", "−") in row("Fig. 6")
     f7 = csv("fig7_guidance.csv")
     assert ", ".join(f"{k} {pm(f7, 'auroc', 'guidance', g)}" for k, g in [("SSD", "SSD (none)"), ("MSE", "MSE"), ("CMLE", "CMLE")]) in row("Fig. 7")
+
+def _frozen_measured_cell()->str:
+    "The prose of the frozen arms' result, its line breaks made spaces."
+    return " ".join(next("".join(c["source"]) for c in json.loads(NB.read_text())["cells"]
+                         if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("**Measured** (saved run of `FROZEN_RID_ARMS`")).split())
+
+def test_fig9_frozen_rid_arms_file_and_prose():
+    "Fig. 9 with the frozen RID: the arms and seeds the page fixes, and every figure of its prose recomputed from the CSV (pandas and scipy)."
+    import numpy as np
+    from scipy import stats
+    from cmg_nb.analysis import FROZEN_RID_ARMS
+    df = pd.read_csv(RESULTS/"fig9_frozen_rid_arms.csv")
+    assert list(dict.fromkeys(df.arm)) == list(FROZEN_RID_ARMS) and (df.method == "cmg-frozen").all()
+    for arm, g in df.groupby("arm"):
+        assert sorted(g.seed) == [0, 1, 2] and (g.rid_epochs == FROZEN_RID_ARMS[arm]["rid_epochs"]).all()
+    assert (df.n_candidates == 18).all() and np.allclose(df.chance, 1 / df.n_candidates)
+    for seed, g in df.groupby("seed"): assert g.cmer_majority.nunique() == 1       # the arms of a seed share CMER's labels
+    cell = _frozen_measured_cell()
+    ci = lambda v: stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v))
+    acc = {}
+    for arm in FROZEN_RID_ARMS:
+        a, r = df[df.arm == arm].auroc.to_numpy(), df[df.arm == arm].rid_valid_accuracy.to_numpy()
+        acc[arm] = r.mean()
+        assert f"{arm}: AUROC {a.mean():.3f} ± {ci(a):.3f}, RID accuracy {r.mean():.3f} ± {ci(r):.3f}" in cell, arm
+    rho = stats.spearmanr(df.rid_valid_accuracy, df.auroc).statistic
+    assert f"Spearman ρ = {rho:.2f}".replace("-", "−") in cell
+    assert f"mean RID accuracies span {max(acc.values()) - min(acc.values()):.3f}" in cell
+    au = df.groupby("arm").auroc.mean()
+    rose = rho > 0 and sorted(acc, key=acc.get) == sorted(acc, key=au.get)     # the page's rule, written above the result
+    tested = max(acc.values()) - min(acc.values()) > 1 / 65 + 1e-12
+    assert ("AUROC rose with RID accuracy" if rose else "AUROC did not rise with RID accuracy") in cell
+    assert ("the claim is tested" if tested else "the claim is not tested") in cell
