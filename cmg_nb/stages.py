@@ -77,17 +77,15 @@ def key(self:Stages, stage:str)->tuple:
 @patch
 def run(self:Stages, stage:str, fn):
     "The result of `stage`: reused when the same key was run before, else `fn()` (saved to the checkpoint folder)."
-    k = self.key(stage)
-    if self.cache is not None and k in self.cache: return self.cache[k]
     f = self.dir / f"{stage}.pt" if self.dir else None
-    if f is not None and f.is_file():
-        try: out = torch.load(f, weights_only=True)
+    def load_or_compute():
+        if f is None or not f.is_file():
+            out = fn()
+            if f is not None: atomic_torch_save(out, f)
+            return out
+        try: return torch.load(f, weights_only=True)
         except Exception as e: raise ValueError(f"checkpoint file {f} cannot be read ({type(e).__name__}); delete it to recompute the stage") from None
-    else:
-        out = fn()
-        if f is not None: atomic_torch_save(out, f)
-    if self.cache is not None: self.cache[k] = out
-    return out
+    return cached(self.cache, self.key(stage), load_or_compute)
 
 # %% ../nbs/09b_stages.ipynb #29e8acf9
 @contextlib.contextmanager
