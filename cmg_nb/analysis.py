@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_analysis.ipynb #ea8cf350
 from __future__ import annotations
-import time, dataclasses
+import dataclasses
 import numpy as np
 import pandas as pd
 import torch
@@ -32,7 +32,7 @@ from .ssd import train_encoder, extract_features
 from .scoring import MahalanobisScorer, evaluate
 from .pipeline import caption_embeddings, matching_and_labels
 from .inputs import as_image_tensor
-from .evaluation import run_methods, make_detector
+from .evaluation import run_methods
 
 # %% auto #0
 __all__ = ['FROZEN_RID_ARMS', 'modality_scores', 'pixel_features', 'caption_features', 'clustering_vs_modality', 'plot_modality',
@@ -267,20 +267,10 @@ def _arm_config(cfg, kw:dict):
     return cfg.replace(**kw) if isinstance(cfg, CMGConfig) else dataclasses.replace(cfg, **kw).validate()
 
 # %% ../nbs/15_analysis.ipynb #b8799cb6
-def _frozen_runs(split:OneClassSplit, method:str, seeds, cfg:FrozenConfig,
-                 cache:dict|None=None, # stage cache kept over calls: backbone passes, captions and E1 are computed once
-                 models:dict|None=None)->pd.DataFrame:
-    "A frozen CMER method per seed: AUROC/AUPR, and from `info_` the RID's validation accuracy, chance and candidates."
-    rows = []
-    for s in seeds:
-        t = time.time()
-        det = make_detector(method, cfg, seed=int(s)).fit(split.train, split.valid, stage_cache=cache, progress=False)
-        r, i, l = evaluate(det.anomaly_score(split.test), split.test_labels), det.info_, det.cmer_labels_
-        rows.append(dict(method=method, seed=int(s), auroc=float(r["auroc"]), aupr=float(r["aupr"]), fit_seconds=round(time.time() - t, 1),
-                         rid_valid_accuracy=i["rid_valid_accuracy"], chance=i["chance"], n_candidates=i["n_candidates"],
-                         cmer_majority=float(np.bincount(l).max() / len(l))))
-        if models is not None: models[int(s)] = det
-    return pd.DataFrame(rows)
+def _cmer_columns(det)->dict:
+    "A frozen CMER run's extra columns (`run_methods`' `extra`): chance, candidates, and the share of CMER's most frequent label."
+    i, l = det.info_, det.cmer_labels_
+    return dict(chance=i["chance"], n_candidates=i["n_candidates"], cmer_majority=float(np.bincount(l).max() / len(l)))
 
 # %% ../nbs/15_analysis.ipynb #3b205bf4
 def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mixed test)
@@ -288,7 +278,7 @@ def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mi
                   arms:dict|None=None, # {name: settings}; default: `FROZEN_RID_ARMS`, or for CMG hard masks with a 1-epoch and a full RID, soft with a full RID
                   seeds=(0, 1, 2), method:str|None=None, # None: "cmg-frozen" for a `FrozenConfig`, else "cmg"
                   progress:bool=False, stage_cache:dict|None=None, # frozen: one cache for every arm and seed (pass one to keep it)
-                  models:dict|None=None, # frozen: filled with {(arm, seed): fitted detector}
+                  models:dict|None=None, # filled with {(arm, seed): fitted detector}
                  )->pd.DataFrame:
     "Fig. 9's arms: `method` with RIDs of different accuracy (and mask modes); AUROC/AUPR and RID validation accuracy per arm and seed."
     frozen, cache, frames = isinstance(cfg, FrozenConfig), ({} if stage_cache is None else stage_cache), []
@@ -297,9 +287,10 @@ def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mi
     arms = arms or (FROZEN_RID_ARMS if frozen else {"hard, RID 1 epoch": dict(mask_mode="hard", rid_epochs=1),
                                                     "hard, RID full": dict(mask_mode="hard"), "soft, RID full": dict(mask_mode="soft")})
     for name, kw in arms.items():
-        c, ms = _arm_config(cfg, kw), {}
-        runs = _frozen_runs(split, method, seeds, c, cache, ms) if frozen else run_methods(split, (method,), seeds, c, progress=progress)[0]
-        if models is not None: models.update({(name, s): d for s, d in ms.items()})
+        c = _arm_config(cfg, kw)
+        runs, ms = run_methods(split, (method,), seeds, c, progress=progress, keep_models=models is not None,
+                               **(dict(stage_cache=cache, extra=_cmer_columns) if frozen else {}))
+        if models is not None: models.update({(name, s): d for (_, s), d in ms.items()})
         frames.append(runs.assign(arm=name, mask_mode=c.mask_mode, rid_epochs=c.rid_epochs, **({} if frozen else dict(chance=1 / c.n_regions))))
     return pd.concat(frames, ignore_index=True)
 

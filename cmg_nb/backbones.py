@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_backbones.ipynb #bfebf353
 from __future__ import annotations
-import os, shutil
+import shutil
 from .io import atomic_write
 from pathlib import Path
 import torch, torch.nn as nn

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_contrastive.ipynb #441b73e0
 from __future__ import annotations
-import tempfile, contextlib, io
+import contextlib, io
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
@@ -14,7 +14,6 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
-from fastai.optimizer import Adam
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
 from .training import fit_learner, gather_batch, scratch_dir, make_opt_func
@@ -146,7 +145,6 @@ class MatchAugment(Callback):
     def before_batch(self):
         if not self.training: return
         x = self.xb[0]
-        keep = torch.ones(len(x), 1, 1, 1, device=x.device)
         if self.flip:
             x = torch.where(torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5, x.flip(-1), x)
         if self.p_mask > 0:

@@ -4,14 +4,14 @@
 
 # %% ../nbs/01_data.ipynb #9972cb11
 from __future__ import annotations
-import os, csv, json, re, html, warnings
+import os, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from collections import Counter
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 # fastai's layers call torch.jit.script at import, which torch >= 2.10 deprecates: chatter for cmg_nb's users, filtered here
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 from fastai.data.core import DataLoaders
@@ -339,7 +339,6 @@ def tensor_dls(*tensors, # aligned training tensors (first dimension N), e.g. im
     if any(len(t) != n for t in ts): raise ValueError(f"tensor_dls: tensors have different lengths {[len(t) for t in ts]}")
     if n == 0: raise ValueError("tensor_dls: no training items")
     bs = min(bs, n)
-    g = torch.Generator().manual_seed(seed)
     def _dl(ds, shuffle, drop_last, bs):
         dl = DataLoader(ds, bs=bs, shuffle=shuffle, drop_last=drop_last, device=device)
         dl.rng.seed(seed); return dl

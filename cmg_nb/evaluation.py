@@ -67,12 +67,14 @@ def threshold_metrics(scores, # anomaly scores (higher = more anomalous)
 def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cmg"), seeds=(0, 1, 2),
                 config:CMGConfig|None=None, progress:bool=True, keep_models:bool=False,
                 scores:dict|None=None, # filled with {(method, seed): test anomaly scores} when given
+                stage_cache:dict|None=None, # shared by every fit (pass one to keep it over calls); None: a new one for this call
+                extra=None, # fitted detector -> dict of extra columns for its row (e.g. from `info_`)
                ):
     "Fit and evaluate each method with each seed; returns (runs DataFrame, {(method, seed): fitted detector} if keep_models)."
     config = config or CMGConfig()
     bad = [m for m in methods if m not in available_methods()]
     if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(available_methods())}")
-    rows, models, cache = [], {}, {}
+    rows, models, cache = [], {}, ({} if stage_cache is None else stage_cache)
     for seed in seeds:
         for m in methods:
             t = time.time()
@@ -82,7 +84,7 @@ def run_methods(split:OneClassSplit, methods=("ssd", "ssd+cmer", "ssd+cmle", "cm
             if scores is not None: scores[(m, int(seed))] = np.asarray(s, np.float64)
             rows.append(dict(method=m, seed=int(seed), **{k: float(v) for k, v in r.items()},
                              fit_seconds=round(time.time() - t, 1), rid_valid_accuracy=getattr(det, "info_", {}).get("rid_valid_accuracy", np.nan),
-                             uses_labels=bool(getattr(det, "uses_labels", False))))
+                             uses_labels=bool(getattr(det, "uses_labels", False)), **(extra(det) if extra else {})))
             if progress: print(f"  {m:9s} seed {seed}: AUROC {r['auroc']:.3f}  AUPR {r['aupr']:.3f}  ({rows[-1]['fit_seconds']}s)")
             if keep_models: models[(m, int(seed))] = det
     return pd.DataFrame(rows), models

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import time, json, copy, contextlib
 from types import MappingProxyType
-from dataclasses import dataclass, asdict
+from dataclasses import asdict
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .io import bar

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_pipeline.ipynb #38a19a59
 from __future__ import annotations
-import os, io, json, time, hashlib, platform, tempfile, contextlib, warnings
+import io, json, time, platform, tempfile
 from pathlib import Path
 import numpy as np
 import scipy.sparse as sp

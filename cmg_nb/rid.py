@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_rid.ipynb #9858aa26
 from __future__ import annotations
-import copy, tempfile, contextlib, io
+import copy
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 import warnings
@@ -14,7 +14,6 @@ from fastai.callback.tracker import EarlyStoppingCallback
 from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
 from fastai.metrics import accuracy
-from fastai.optimizer import Adam
 from .training import fit_learner, scratch_dir, make_opt_func
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_settings.ipynb #458012d2
 from __future__ import annotations
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from .core import CMGConfig
 
 # %% auto #0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_ssd.ipynb #db5167d7
 from __future__ import annotations
-import io, copy, math, contextlib, tempfile
+import io, copy, math
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -16,7 +16,6 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
 from fastai.callback.schedule import fit_one_cycle
-from fastai.optimizer import Adam
 from fastai.torch_core import get_model
 from .io import bar
 from .training import fit_learner, gather_batch, local_rows, scratch_dir, make_opt_func

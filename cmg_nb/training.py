@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_training.ipynb #e8067779
 from __future__ import annotations
-import io, os, sys, contextlib, shutil, tempfile
+import io, os, contextlib, shutil, tempfile
 from .io import interactive
 from pathlib import Path
 import torch, torch.distributed as dist
