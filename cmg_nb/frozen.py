@@ -55,7 +55,8 @@ def encode(net:nn.Module, # a frozen backbone
     for i in bar(it, progress and len(it) > 1, leave=False):
         x = to_float_tensor(images[i:i + bs])
         if transform is not None: x = transform(x)
-        out.append(net(x.to(dev)).float().cpu())
+        x = x.to(dev).contiguous(memory_format=torch.channels_last)   # as uint8 (N, H, W, 3) lies: conv on CPU runs ~1.7x faster
+        out.append(net(x).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 # %% ../nbs/20_frozen.ipynb #d2811da5
