@@ -183,6 +183,6 @@ def test_cmg_fit_frozen_under_torchrun_equals_one_process(folder, tmp_path):
     two, one = Detector.load(out), Detector.load(tmp_path / "one.cmg")
     n = one.info_["n_train"] + one.info_["n_valid"]
     assert two.info_["encoded"] == (share(0, one.info_["n_train"]) + share(0, one.info_["n_valid"])) * one.info_["encoded"] // n   # rank 0's share
-    ims = sorted((folder / "img").glob("*.png"))
+    ims = sorted((folder / "img").glob("*.png"))[::3]                 # 30 of the 90 images, normal and anomalous
     np.testing.assert_allclose(two.anomaly_score(ims), one.anomaly_score(ims), rtol=0, atol=SCORE_TOL)
     assert two.offset_ == pytest.approx(one.offset_, abs=SCORE_TOL)
