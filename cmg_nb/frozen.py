@@ -25,6 +25,8 @@ from .scoring import MahalanobisScorer, KNNScorer
 from .detector import Detector, register
 from .stages import fingerprint, stage_log, cached
 from .inputs import normal_valid, ImageChunks
+from .training import init_distributed, shard_range, all_gather_rows
+from fastai.torch_core import rank_distrib
 from functools import partial
 
 # %% auto #0
@@ -68,14 +70,17 @@ def cached_features(cache:dict|None, # shared dict, or None for no caching
                     stats:dict|None=None, # counts backbone images and seconds here (keys "encoded", "backbone_s")
                     progress:bool=False,
                     bs:int=128, # uint8 images per batch (a transform that makes M copies of each: pass 128 // M)
+                    shard:bool=False, # under a launcher: encode this process's `shard_range` of the images, gather the rest (every process must call)
                    )->np.ndarray:
     "`encode(net, images, transform)`, computed once per (backbone, transform, images) and kept in `cache`."
     key = ("frozen-features", name, what, fingerprint(images))
     if cache is not None and key in cache: return cache[key]
     t = time.time()
-    out = encode(net, images, transform, bs=bs, progress=progress)
-    if stats is not None:
+    lo, hi = shard_range(len(images)) if shard else (0, len(images))
+    out = encode(net, images[lo:hi], transform, bs=bs, progress=progress)
+    if stats is not None:                                                  # this process's backbone images and seconds
         stats["encoded"] = stats.get("encoded", 0) + len(out); stats["backbone_s"] = stats.get("backbone_s", 0.) + time.time() - t
+    if shard: out = all_gather_rows(out)                                   # alone: `out` itself
     if cache is not None: cache[key] = out
     return out
 
@@ -330,14 +335,14 @@ def _cmle(self:FrozenCMG, T, cache):
 def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 @patch
-def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False)->np.ndarray:
+def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False, shard:bool=False)->np.ndarray:
     "Backbone features (N, V, D) of every view of uint8 images: the whole image first, then the other candidates (cached)."
     c, cands, net = self.config, self.candidates(), self.net()
     rest = cands.index[cands.kind != "whole"].tolist()
-    F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats, progress)
+    F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats, progress, shard=shard)
     tf = lambda b: candidate_views(b, cands, rest, c.mask_mode, c.soft_scale).flatten(0, 1)
     sig = fingerprint(cands.to_numpy().astype(str).tolist(), c.mask_mode, c.soft_scale)
-    FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)))
+    FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)), shard=shard)
     return np.concatenate([F0[:, None], FR.reshape(len(u8), len(rest), -1)], 1)
 
 # %% ../nbs/20_frozen.ipynb #9041b0ce
@@ -391,13 +396,15 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         progress:bool=True)->FrozenCMG:
     "Algorithm 1 on frozen features (see above); sets the scorers and `offset_`."
     c, t0, stats, self.info_ = self.config, time.time(), {}, {}
+    shard = init_distributed()                                               # under torchrun: the backbone passes are split over the processes
     train, valid = normal_valid(train, valid, c.val_frac, c.seed, captions=self.method if c.cmer or c.cmle else None)   # caption-free: plain images will do
     cache = self._cache = stage_cache if stage_cache is not None else {}
     x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
+    progress = progress and not rank_distrib()                               # rank 0 alone speaks
     say = print if progress else (lambda *a: None)
     log = partial(stage_log, self.method, show=progress)   # a line per stage when the output goes to a file
     if c.head:
-        with log("views", images=len(x) + len(xv)): V, Vv = self._view_features(x, cache, stats, progress), self._view_features(xv, cache, stats, progress)
+        with log("views", images=len(x) + len(xv)): V, Vv = (self._view_features(a, cache, stats, progress, shard) for a in (x, xv))
         T = Tv = None
         if c.cmer or c.cmle:
             with log("captions", items=len(train) + len(valid)): T, Tv = self._text(train, valid, cache)
@@ -414,12 +421,12 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         G, Gv = (score_features(self._choose(a)[1], self.head_) for a in (V, Vv))
     else:
         with log("features", images=len(x) + len(xv)):
-            G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress)) for a in (x, xv))
+            G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress, shard=shard)) for a in (x, xv))
     self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
     self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
     self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
     self._set_offset(self.valid_scores_[c.scorer], c.target_fpr)              # offset_ = offsets_[scorer]; decision_scores_
-    self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),
+    self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),   # this process's
                       backbone_seconds=round(stats.get("backbone_s", 0.), 2), fit_seconds=round(time.time() - t0, 2))
     say(f"[{self.method}] fit {self.info_['fit_seconds']:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
     return self

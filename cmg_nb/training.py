@@ -7,6 +7,7 @@ from __future__ import annotations
 import io, os, contextlib, shutil, tempfile
 from .io import interactive
 from pathlib import Path
+import numpy as np
 import torch, torch.distributed as dist
 import warnings
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)   # fastai's layers, at import (torch >= 2.10)
@@ -18,8 +19,8 @@ from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cy
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 # %% auto #0
-__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'DataParallelTrainer', 'scratch_dir', 'drop_scratch',
-           'make_opt_func', 'fit_learner']
+__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'shard_range', 'all_gather_rows', 'sharded_map',
+           'DataParallelTrainer', 'scratch_dir', 'drop_scratch', 'make_opt_func', 'fit_learner']
 
 # %% ../nbs/02a_training.ipynb #12be4b5a
 def init_distributed()->bool:
@@ -64,6 +65,38 @@ def local_rows(x:torch.Tensor, # a gathered batch (W*B, ...)
     "This process's rows (B, ...) of a batch made by `gather_batch`; `x` itself when running alone."
     if not _distributed(): return x
     return x.chunk(dist.get_world_size())[dist.get_rank()]
+
+# %% ../nbs/02a_training.ipynb #65cb2c1a
+def shard_range(n:int, # rows in all
+               )->tuple[int, int]:
+    "This process's contiguous rows `(lo, hi)` of `n`: rank r of W gets r*n//W to (r+1)*n//W; `(0, n)` when running alone."
+    if not _distributed(): return 0, n
+    w, r = dist.get_world_size(), dist.get_rank()
+    return r * n // w, (r + 1) * n // w
+
+# %% ../nbs/02a_training.ipynb #9ce2f0dc
+def all_gather_rows(x:np.ndarray, # this process's rows (n_r, ...); the row counts may differ, a process without rows may give any shape
+                   )->np.ndarray:
+    "Every process's rows of `x` concatenated in rank order (a padded `all_gather` on the group's device); `x` itself when running alone."
+    if not _distributed(): return x
+    meta = [None] * dist.get_world_size()
+    dist.all_gather_object(meta, (x.shape, x.dtype.str))
+    full = [(s, d) for s, d in meta if s[0]]
+    if not full: return x                                       # no rows anywhere
+    (shape, dt), m = full[0], max(s[0] for s, _ in meta)
+    dev = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    buf = torch.zeros((m, *shape[1:]), dtype=torch.from_numpy(np.zeros(0, dt)).dtype, device=dev)
+    if len(x): buf[:len(x)] = torch.from_numpy(np.ascontiguousarray(x, dt)).to(dev)
+    out = [torch.empty_like(buf) for _ in meta]
+    dist.all_gather(out, buf)
+    return np.concatenate([o[:s[0]].cpu().numpy() for o, (s, _) in zip(out, meta)])
+
+# %% ../nbs/02a_training.ipynb #cc9d8601
+def sharded_map(fn, # (lo, hi) -> rows lo..hi-1 of the result (a numpy array)
+                n:int, # rows in all
+               )->np.ndarray:
+    "`fn(0, n)`, computed as `fn(*shard_range(n))` in each process and gathered in order: every process gets all `n` rows."
+    return all_gather_rows(fn(*shard_range(n)))
 
 # %% ../nbs/02a_training.ipynb #33f9cc04
 class _DistributedDL(DistributedDL):
