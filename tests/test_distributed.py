@@ -162,7 +162,8 @@ def test_frozen_two_processes_shard_the_backbone_and_match_one(frozen_two):
     np.testing.assert_array_equal(two["squares5"], np.arange(5) ** 2); np.testing.assert_array_equal(two["squares1"], [0])
     # rank 0 alone wrote the model: it loads and scores as the fit did
     assert sorted(p.name for p in folder.iterdir()) == ["two.cmg", "two.npz"]
-    np.testing.assert_array_equal(Detector.load(folder / "two.cmg").anomaly_score(sp.test), two["scores"])
+    with one_thread(): s = Detector.load(folder / "two.cmg").anomaly_score(sp.test)        # the kernels round with the thread count (measured 1e-7 on 2)
+    np.testing.assert_allclose(s, two["scores"], rtol=0, atol=SCORE_TOL)
 
 FROZEN_FLAGS = ["--method", "cmg-frozen", "--image-size", "32", "--epochs", "3", "--match-epochs", "2", "--rid-epochs", "2",
                 "--window-grid", "2", "--text-encoder", "tfidf", "--batch-size", "32", "-q"]
