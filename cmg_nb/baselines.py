@@ -18,7 +18,7 @@ from .backbones import image_backbone
 from .contrastive import cross_modal_contrastive_loss
 from .ssd import AnomalyEncoder, ssd_learner, simclr_augment, KeepBest, extract_features
 from .training import fit_learner, scratch_dir, make_opt_func
-from .detector import Detector, register
+from .detector import Detector, register, timed_fit
 from .scoring import make_scorer, scorer_from_state
 from .inputs import normal_valid, as_image_tensor
 from .pipeline import caption_embeddings, cmg_stages
@@ -113,6 +113,7 @@ class CMDA(Detector):
 
 # %% ../nbs/13_baselines.ipynb #14d6f8b1
 @patch
+@timed_fit
 def fit(self:CMDA, train:CaptionedImages, # normal training pairs
         valid:CaptionedImages|None=None, # normal validation pairs (best epoch by validation NT-Xent; the threshold)
         stage_cache:dict|None=None, # shares the caption embeddings with other detectors
@@ -120,7 +121,7 @@ def fit(self:CMDA, train:CaptionedImages, # normal training pairs
         extra_cbs:list|None=None, # more fastai callbacks for the encoder's fit (e.g. `EpochAUROC`)
        )->CMDA:
     "Train the encoder with L_SimCLR + alpha (L_IT + L_mix), fit the Mahalanobis scorer on the training features, set `offset_`."
-    cfg = self.config.validate(); t0 = time.time()
+    cfg = self.config.validate()
     train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     T = cmg_stages(cfg, x, xv, train, valid, cache=stage_cache).run("text", lambda: caption_embeddings(train, valid, cfg.text_encoder))["T"]
@@ -134,7 +135,7 @@ def fit(self:CMDA, train:CaptionedImages, # normal training pairs
     self.scorer_ = make_scorer(cfg.scorer or "maha", cfg.n_score_clusters, cfg.knn_k, cfg.seed).fit(extract_features(self.encoder_, x))
     self._set_offset(self.scorer_.score(extract_features(self.encoder_, xv)), cfg.target_fpr)
     self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), loss_terms=cmda.history,
-                      fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
+                      n_train=len(train), n_valid=len(valid))
     return self
 
 # %% ../nbs/13_baselines.ipynb #c9a980fc
@@ -267,6 +268,7 @@ def _labelled(self:SHE, train:CaptionedImages, valid:CaptionedImages|None)->tupl
 
 # %% ../nbs/13_baselines.ipynb #e90205c0
 @patch
+@timed_fit
 def fit(self:SHE, train:CaptionedImages, # normal training items; their `groups` are the labels
         valid:CaptionedImages|None=None, # normal validation items (early stopping on their loss; the threshold)
         stage_cache:dict|None=None, # unused (the protocol's argument)
@@ -274,7 +276,7 @@ def fit(self:SHE, train:CaptionedImages, # normal training items; their `groups`
         extra_cbs:list|None=None, # more fastai callbacks for the classifier's fit
        )->SHE:
     "Train the classifier on the group labels, store each group's pattern (`stored_patterns`), set `offset_`."
-    cfg = self.config.validate(); t0 = time.time()
+    cfg = self.config.validate()
     train, valid, x, xv, y, yv = self._labelled(train, valid)
     set_seed(cfg.seed)
     dls = tensor_dls(x, y, valid=(xv, yv), bs=cfg.batch_size, seed=cfg.seed, device=get_device(cfg.device))
@@ -292,7 +294,7 @@ def fit(self:SHE, train:CaptionedImages, # normal training items; their `groups`
     self.info_ = dict(best_epoch=getattr(best, "best_epoch", None), train_accuracy=float((pred == y).mean()),
                       valid_accuracy=float((_logits_features(self.model_, xv)[0].argmax(1) == yv.numpy()).mean()),
                       fallback_groups=fallback, epochs_run=len(learn.recorder.values),
-                      fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
+                      n_train=len(train), n_valid=len(valid))
     return self
 
 # %% ../nbs/13_baselines.ipynb #00aee442

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_detector.ipynb #bd7c87ea
 from __future__ import annotations
-import json, copy, math, hashlib, importlib, dataclasses, functools, inspect, warnings
+import json, copy, math, time, hashlib, importlib, dataclasses, functools, inspect, warnings
 from types import MappingProxyType
 from pathlib import Path
 import numpy as np
@@ -17,8 +17,8 @@ from .io import atomic_torch_save
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'LEGACY_FORMATS', 'REGISTRY', 'NotFittedError', 'Detector', 'settings_sha',
-           'read_model_file', 'register', 'registered']
+__all__ = ['MIN_VALID', 'DETECTOR_FORMAT', 'LEGACY_FORMATS', 'REGISTRY', 'NotFittedError', 'Detector', 'timed_fit',
+           'settings_sha', 'read_model_file', 'register', 'registered']
 
 # %% ../nbs/09a_detector.ipynb #02323a37
 class NotFittedError(sklearn.exceptions.NotFittedError, RuntimeError):
@@ -69,6 +69,16 @@ def state_dict(self:Detector)->dict:
 def from_state_dict(cls:Detector, st:dict)->Detector:
     "A fitted detector rebuilt from what `state_dict` returned (`Detector.load` sets the threshold afterwards)."
     raise NotImplementedError(f"{cls.__name__} cannot be loaded: it does not define from_state_dict")
+
+# %% ../nbs/09a_detector.ipynb #a1f0c7d3
+def timed_fit(fit):
+    "Wrap a detector's `fit`: afterwards `info_[\"fit_seconds\"]` holds its wall time (seconds, 2 decimals)."
+    @functools.wraps(fit)
+    def _fit(self, *args, **kwargs):
+        t0 = time.time(); out = fit(self, *args, **kwargs)
+        self.info_ = {**self.info_, "fit_seconds": round(time.time() - t0, 2)}
+        return out
+    return _fit
 
 # %% ../nbs/09a_detector.ipynb #7eb4a0ca
 @patch

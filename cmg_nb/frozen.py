@@ -22,7 +22,7 @@ from .rid import rid_loss, score_mlp
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer, KNNScorer
-from .detector import Detector, register
+from .detector import Detector, register, timed_fit
 from .stages import fingerprint, stage_log, cached
 from .inputs import normal_valid, ImageChunks
 from .training import init_distributed, shard_range, all_gather_rows
@@ -390,6 +390,7 @@ def anomaly_score(self:FrozenCMG, images, scorer:str|None=None, # "knn" or "maha
 
 # %% ../nbs/20_frozen.ipynb #c04ad858
 @patch
+@timed_fit
 def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions are used by CMER and CMLE)
         valid:CaptionedImages|None=None, # normal validation items; None = `val_frac` of `train`
         stage_cache:dict|None=None, # shared between detectors: backbone passes and stages are computed once
@@ -427,8 +428,8 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
     self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
     self._set_offset(self.valid_scores_[c.scorer], c.target_fpr)              # offset_ = offsets_[scorer]; decision_scores_
     self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),   # this process's
-                      backbone_seconds=round(stats.get("backbone_s", 0.), 2), fit_seconds=round(time.time() - t0, 2))
-    say(f"[{self.method}] fit {self.info_['fit_seconds']:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
+                      backbone_seconds=round(stats.get("backbone_s", 0.), 2))
+    say(f"[{self.method}] fit {time.time() - t0:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
     return self
 
 # %% ../nbs/20_frozen.ipynb #0c2633af

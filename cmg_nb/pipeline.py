@@ -23,7 +23,7 @@ from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
 from .stages import stage_log, fingerprint, Stages
-from .detector import settings_sha, Detector, NotFittedError, DETECTOR_FORMAT
+from .detector import settings_sha, Detector, NotFittedError, DETECTOR_FORMAT, timed_fit
 from .scoring import make_scorer, scorer_from_state
 from .inputs import normal_valid, as_image_tensor, ImageChunks
 from .io import atomic_torch_save
@@ -156,6 +156,7 @@ def _scorer_stage(self:CMG, x, xv_enc):
 
 # %% ../nbs/10_pipeline.ipynb #cd39f6a7
 @patch
+@timed_fit
 def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + captions)
         valid:CaptionedImages|None=None, # normal validation pairs; None = carve `val_frac` out of `train`
         checkpoint:str|Path|None=None, # folder for resumable stage checkpoints
@@ -166,7 +167,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
     "Algorithm 1: train the matching model, masks and RID (CMER), LLE weights (CMLE), E2^I, and the scorer."
     cfg = self.config.validate()
     train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
-    t0, times, self.info_ = time.time(), {}, {}
+    times, self.info_ = {}, {}
     x, xv = as_image_tensor(train, cfg.image_size), as_image_tensor(valid, cfg.image_size)
     st = cmg_stages(cfg, x, xv, train, valid, checkpoint, stage_cache)
     say = print if progress and not rank_distrib() else (lambda *a, **k: None)   # rank 0 alone speaks
@@ -183,7 +184,7 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
     if cfg.cmle: W = timed("CMLE (text clusters, LLE weights)", lambda: self._cmle_stage(st, T))
     timed("anomaly encoder E2", lambda: self._encoder_stage(st, x_enc, xv_enc, W, progress, extra_cbs))
     timed("Mahalanobis scorer", lambda: self._scorer_stage(x, xv_enc))
-    self.info_.update(times=times, fit_seconds=round(time.time() - t0, 1), n_train=len(train), n_valid=len(valid))
+    self.info_.update(times=times, n_train=len(train), n_valid=len(valid))
     return self
 
 # %% ../nbs/10_pipeline.ipynb #406e52cb

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_pretrained.ipynb #c1f76dad
 from __future__ import annotations
-import time, json
+import json
 import numpy as np
 import torch
 from fastcore.basics import patch
@@ -12,7 +12,7 @@ from .io import bar
 from .core import CMGConfig, get_device
 from .backbones import image_backbone
 from .scoring import MahalanobisScorer
-from .detector import Detector, register
+from .detector import Detector, register, timed_fit
 from .stages import fingerprint, cached
 from .inputs import normal_valid, as_image_tensor
 from .pipeline import CMG
@@ -55,6 +55,7 @@ def features(self:PretrainedMahalanobis, images)->np.ndarray:
 
 # %% ../nbs/17_pretrained.ipynb #71990cc6
 @patch
+@timed_fit
 def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedImages; captions are not used)
         valid=None, # normal validation images: the threshold `offset_`; None = `val_frac` of `train`
         stage_cache:dict|None=None, # share the training features between detectors (e.g. seeds)
@@ -62,7 +63,7 @@ def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedIm
         extra_cbs:list|None=None, # fastai callbacks: accepted like every detector's, but nothing is trained here
        )->PretrainedMahalanobis:
     "Embed the normal training images with the frozen backbone, fit the Mahalanobis scorer, set `offset_` on the validation images."
-    cfg, t0 = self.config.validate(), time.time()
+    cfg = self.config.validate()
     if valid is None: train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed, captions=None)   # plain images will do
     x = as_image_tensor(train, cfg.image_size, "train")
     if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
@@ -70,7 +71,7 @@ def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedIm
     F = cached(stage_cache, key, lambda: self._embed(x, progress))
     self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(F)
     self._set_offset(self.scorer_.score(self.features(valid)), cfg.target_fpr)
-    self.info_ = dict(n_train=len(x), feature_dim=int(F.shape[1]), fit_seconds=round(time.time() - t0, 1))
+    self.info_ = dict(n_train=len(x), feature_dim=int(F.shape[1]))
     return self
 
 # %% ../nbs/17_pretrained.ipynb #d97507b5

@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_zeroshot.ipynb #cca49b3e
 from __future__ import annotations
-import time, json
+import json
 from types import MappingProxyType
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from .core import CMGConfig, set_seed
 from .data import CaptionedImages
 from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model, embed_images, embed_texts
-from .detector import Detector, register
+from .detector import Detector, register, timed_fit
 from .scoring import make_scorer, scorer_from_state
 from .stages import fingerprint, cached
 from .inputs import normal_valid, as_image_tensor
@@ -77,6 +77,7 @@ def _train_matching(self:ZeroShotDetector, x, T, xv, Tv, # training and validati
 
 # %% ../nbs/18_zeroshot.ipynb #ddbe390b
 @patch
+@timed_fit
 def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E1 is trained on them
         valid:CaptionedImages|None=None, # normal validation pairs: early stopping, z-score statistics, the threshold
         stage_cache:dict|None=None, # share the matching model between detectors with the same data and settings
@@ -84,7 +85,7 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
         extra_cbs:list|None=None, # more fastai callbacks for E1's fit (they run only when E1 is trained, not when it is reused)
        )->ZeroShotDetector:
     "Train E1 on the training pairs, embed the prompts of the normal groups, (fused) fit Eq. 14 and the z-scores, set `offset_`."
-    cfg, t0 = self.config.validate(), time.time()
+    cfg = self.config.validate()
     if not isinstance(train, CaptionedImages): raise ValueError("fit needs CaptionedImages (images with captions) to train the matching model")
     train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed)
     self.groups_ = train.group_names
@@ -101,7 +102,7 @@ def fit(self:ZeroShotDetector, train:CaptionedImages, # normal training pairs: E
     self.stats_ = dict(zs=(float(zs.mean()), float(zs.std() + 1e-12)), **({"maha": (float(mh.mean()), float(mh.std() + 1e-12))} if mh is not None else {}))
     self._set_offset(self._combine(zs, mh), cfg.target_fpr)
     pred = np.asarray(self.groups_)[(embed_images(self.matching_, xv) @ self.prompt_emb_.T).argmax(1).numpy()]
-    self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.T_, fit_seconds=round(time.time() - t0, 1),
+    self.info_ = dict(n_train=len(train), groups=self.groups_, temperature=self.T_,
                       valid_group_accuracy=float(np.mean(pred == valid.groups)))   # do the prompts name the normal groups?
     return self
 
