@@ -19,7 +19,7 @@ __all__ = ['PadResize', 'CandidateViews', 'ScorerGraph', 'ScoringGraph', 'export
 
 # %% ../nbs/10a_export.ipynb #2dd87b4f
 def _pil_weights(j:torch.Tensor, n, # float64 (n,): 0, 1, ..., n - 1, the input side's pixels, and n (read from the input at run time)
-                 S:int, new, off, # the output side S, the resized length and its offset in the output (float64 0-d tensors)
+                 S:int, new, off, # the output side S, the resized length and its offset in the output (float64 (1,) tensors)
                 )->torch.Tensor:
     "(S, n) float64: PIL's bilinear weights (22-bit fixed point) of each output pixel; zero outside [off, off + new)."
     y, scale, j = torch.arange(S, dtype=torch.float64)[:, None] - off, n / new, j[None]
