@@ -625,8 +625,8 @@ def _score_parser(sub):
 _METHODS_HELP = [""]   # the registered methods' names, filled in by `cmg evaluate --help` (listing them imports every method)
 
 def _export_parser(sub):
-    e = sub.add_parser("export", help="write a saved from-scratch CMG model's scoring path (RID mask, E2, Eq. 14) as ONNX")
-    e.add_argument("--model", required=True, help="a model file written by `cmg fit --method cmg` (or ssd, ssd+cmer, ssd+cmle)")
+    e = sub.add_parser("export", help="write a saved model's scoring path (resize, RID's choice, encoder, scorer) as ONNX")
+    e.add_argument("--model", required=True, help="a model file written by `cmg fit` with a CMG method (cmg, ssd, ssd+cmer, ssd+cmle) or the frozen family (cmg-frozen, the default, ...)")
     e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
 
 # %% ../nbs/12_cli.ipynb #3483ca55
@@ -639,7 +639,8 @@ def cmd_export(args)->int:
     check_writable(args.onnx, what="--onnx")
     check_outputs([("--onnx", args.onnx)], [("--model", args.model)])
     p = export_onnx(load_detector(args.model), args.onnx)
-    if not rank_distrib(): print(f"wrote {p}: input 'images' (N, 3, S, S) float in [0, 1], output 'anomaly_score' (N,)")
+    import onnx
+    if not rank_distrib(): print(f"wrote {p}: " + {m.key: m.value for m in onnx.load(str(p)).metadata_props}["input"])
     return 0
 
 # %% ../nbs/12_cli.ipynb #d1df1e5c

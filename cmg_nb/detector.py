@@ -70,6 +70,14 @@ def from_state_dict(cls:Detector, st:dict)->Detector:
     "A fitted detector rebuilt from what `state_dict` returned (`Detector.load` sets the threshold afterwards)."
     raise NotImplementedError(f"{cls.__name__} cannot be loaded: it does not define from_state_dict")
 
+# %% ../nbs/09a_detector.ipynb #294c9634
+@patch
+def onnx_graph(self:Detector)->torch.nn.Module:
+    "The scoring path as one `nn.Module` for `export_onnx` (images in, `anomaly_score` out); the base refuses with `onnx_refusal`."
+    raise ValueError(f"{type(self).__name__} cannot be exported to ONNX: {self.onnx_refusal}")
+
+Detector.onnx_refusal = "its scoring path is not written as one graph of tensor operations (ONNX export covers the from-scratch CMG methods and the frozen family)"
+
 # %% ../nbs/09a_detector.ipynb #a1f0c7d3
 def timed_fit(fit):
     "Wrap a detector's `fit`: afterwards `info_[\"fit_seconds\"]` holds its wall time (seconds, 2 decimals)."

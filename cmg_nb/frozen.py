@@ -27,13 +27,14 @@ from .stages import fingerprint, stage_log, cached
 from .inputs import normal_valid, ImageChunks
 from .training import init_distributed, shard_range, all_gather_rows
 from fastai.torch_core import rank_distrib
+from .export import PadResize, CandidateViews, ScorerGraph
 from functools import partial
 
 # %% auto #0
 __all__ = ['ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen', 'pretrained_knn', 'pretrained_maha',
            'frozen_backbone', 'encode', 'cached_features', 'MatchingProjector', 'view_similarities', 'train_projector',
            'cmer_labels', 'view_scores', 'cmer_choice', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose',
-           'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method']
+           'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method', 'FrozenScoringGraph']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
 def frozen_backbone(name:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
@@ -502,3 +503,38 @@ def frozen_method(name:str, # a key of `FROZEN_METHODS`
 from functools import partial
 ssd_frozen, ssd_cmer_frozen, ssd_cmle_frozen, cmg_frozen, pretrained_knn, pretrained_maha = (partial(frozen_method, n) for n in FROZEN_METHODS)
 for _n, _f in zip(FROZEN_METHODS, (ssd_frozen, ssd_cmer_frozen, ssd_cmle_frozen, cmg_frozen, pretrained_knn, pretrained_maha)): register(_n, _f)
+
+# %% ../nbs/20_frozen.ipynb #66658a52
+class FrozenScoringGraph(nn.Module):
+    "Algorithm 2 of a fitted `FrozenCMG` from raw uint8 images: resize -> backbone on every view -> RID's choice -> head -> kNN or Eq. 14."
+    output_names, input_axes = ["anomaly_score", "choice"], {0: "n", 1: "h", 2: "w"}
+    def __init__(self, det:FrozenCMG):
+        super().__init__()
+        det.check_fitted()
+        c, cands = det.config, det.candidates()
+        self.size, self.off, self.resize = c.image_size, int(c.candidates == "masks"), PadResize(c.image_size)
+        self.net, self.head, self.rid = (None if m is None else copy.deepcopy(m).cpu().eval() for m in (det.net(), det.head_, det.rid_ if c.cmer else None))
+        self.views = CandidateViews(cands, cands.index[cands.kind != "whole"], c.image_size, c.mask_mode, c.soft_scale) if c.cmer else None
+        self.scorer = ScorerGraph(det.scorers_[c.scorer])
+        self.input_doc = f"input 'images' (N, H, W, 3) uint8 of any H, W (resized to {self.size} in the graph), outputs 'anomaly_score' (N,) and 'choice' (N,)"
+    def example_input(self): return torch.randint(0, 256, (2, self.size + 7, self.size + 3, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+# %% ../nbs/20_frozen.ipynb #5ab2ce6a
+@patch
+def forward(self:FrozenScoringGraph, images):
+    x = self.resize(images)                                                   # (N, 3, S, S) float in [0, 1]
+    f = self.net(x); ch = torch.zeros_like(f[:, 0], dtype=torch.int64)
+    if self.rid is not None:
+        v = self.views(x)                                                     # (N, C', 3, S, S): the other candidates
+        V = torch.cat([f[:, None], self.net(v.flatten(0, 1)).reshape(-1, v.shape[1], f.shape[1])], 1)   # as `_view_features`
+        ch = self.rid(V[:, self.off:]).argmax(1)
+        f = torch.gather(V, 1, (ch + self.off)[:, None, None].expand(-1, 1, V.shape[2]))[:, 0]
+    g = F.normalize(f, dim=1)                                                 # `score_features`
+    if self.head is not None: g = torch.cat([g, F.normalize(self.head(f)[0], dim=1)], 1)
+    return self.scorer(g), ch
+
+# %% ../nbs/20_frozen.ipynb #a37eb505
+@patch
+def onnx_graph(self:FrozenCMG)->nn.Module:
+    "`FrozenScoringGraph` of this fitted detector (for `export_onnx`)."
+    return FrozenScoringGraph(self).eval()

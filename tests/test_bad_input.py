@@ -376,9 +376,27 @@ def test_cmg_export_onnx_scores_equal_pytorch(model, folder, tmp_path):
     x = as_image_tensor(ims, det.config.image_size).numpy()
     got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"images": x})[0]
     np.testing.assert_allclose(got, det.anomaly_score(ims), rtol=1e-4, atol=1e-4)
-    frozen = tmp_path / "f.cmg"
-    assert cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", frozen, "--method", "pretrained-knn")[0] == 0
-    assert one_line_error(cmg("export", "--model", frozen, "--onnx", tmp_path / "f.onnx"), "covers the from-scratch CMG methods")
+    other = tmp_path / "p.cmg"                                           # a method without a graph is refused, with the reason
+    assert cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", other, "--method", "pretrained-maha-32", "-q")[0] == 0
+    assert one_line_error(cmg("export", "--model", other, "--onnx", tmp_path / "p.onnx"), "PretrainedMahalanobis cannot be exported to ONNX: its scoring path")
+
+def test_cmg_export_onnx_frozen_from_raw_images(folder, tmp_path):
+    "issue 23: the default method (cmg-frozen) exported; onnxruntime on the raw image files (resized in the graph) gives `cmg score`'s scores."
+    ort = pytest.importorskip("onnxruntime")
+    m, f = tmp_path / "f.cmg", tmp_path / "f.onnx"
+    rc, out, err = cmg("fit", "--data", folder, "--normal-groups", "circle,square", "--out", m, "--method", "cmg-frozen", "--image-size", "32",
+                       "--window-grid", "2", "--epochs", "2", "--match-epochs", "1", "--rid-epochs", "1", "--text-encoder", "tfidf", "-q")
+    assert rc == 0, err
+    rc, out, err = cmg("export", "--model", m, "--onnx", f)
+    assert rc == 0 and "(N, H, W, 3) uint8 of any H, W" in out, err
+    ims = [folder / f"img/{i}.png" for i in range(12)]
+    assert cmg("score", "--model", m, "--json", "--out", tmp_path / "s.json", *ims)[0] == 0
+    want = [r["anomaly_score"] for r in json.loads((tmp_path / "s.json").read_text())["results"]]
+    x = np.stack([read_image(p) for p in ims])                          # raw 24 x 24 uint8: the graph resizes them to 32
+    got, choice = ort.InferenceSession(str(f)).run(None, {"images": x})
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)            # kNN scores: cosine distances in [0, 2]
+    from cmg_nb.evaluation import load_detector
+    np.testing.assert_array_equal(choice, load_detector(m).choices(ims))
 
 def test_preset_profiles_from_the_command_line(tmp_path):
     "issue 14: `--preset P --profile paper|cpu` prints which profile it used; explicit flags win over the profile."
