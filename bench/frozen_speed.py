@@ -7,7 +7,7 @@ Targets: fit <= 120 s and <= 2x the floor (one bare backbone pass over every ima
 >= 0.5x the bare backbone's throughput; peak memory <= 3 GB for 10,000 images. Text embeddings are computed afresh
 (a temporary cache folder), so the fit time includes them.
 """
-import argparse, json, os, resource, sys, tempfile, time
+import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 from cmg_nb.io import atomic_write_text
@@ -18,6 +18,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2500, help="training images")
     p.add_argument("--out", default=str(ROOT / "nbs/results/frozen_speed.json"))
+    p.add_argument("--key", default=None, help="the entry of the JSON to write (default: n{N}, or n{N}_whole_rid with --rid-from whole)")
+    p.add_argument("--rid-from", default="views", choices=("views", "whole"), help="the RID: every view (the default) or the whole image only")
     a = p.parse_args()
     os.environ["CMG_CACHE_DIR"] = tempfile.mkdtemp(prefix="cmg_speed_")        # no text embeddings from earlier runs
     import torch, warnings
@@ -36,12 +38,13 @@ def main():
     if a.n > 2500: del data, x, ims                                   # the memory figure is the fit's: keep only its training set
     import gc; gc.collect()
     t = time.time()
-    det = frozen_method("cmg-frozen", seed=0).fit(train, progress=False)
+    det = frozen_method("cmg-frozen", seed=0, rid_from=a.rid_from).fit(train, progress=False)
     fit_s = time.time() - t
     res = dict(n_train=len(train), fit_seconds=round(fit_s, 1), encoded=det.info_["encoded"], backbone_seconds=det.info_["backbone_seconds"],
                peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), threads=torch.get_num_threads(),
                load_average=os.getloadavg()[0], candidates=det.config.candidates, n_candidates=det.info_.get("n_candidates"),
-               date=time.strftime("%Y-%m-%d"))
+               rid_from=a.rid_from, date=time.strftime("%Y-%m-%d"),
+               commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip())
     if a.n <= 2500:
         net, _ = frozen_backbone()
         reps = int(np.ceil(det.info_["encoded"] / len(ims)))
@@ -52,10 +55,11 @@ def main():
         test = x[rng.permutation(len(x))[:1000]]                        # (n <= 2500: x is still here)
         t = time.time(); encode(net, test); bare = 1000 / (time.time() - t)
         t = time.time(); det.anomaly_score(test); scored = 1000 / (time.time() - t)
+        if det.config.cmer: res["test_whole_kept"] = round(float((det.candidates().kind.to_numpy()[det.choices(test)] == "whole").mean()), 3)
         res.update(bare_images_per_s=round(bare, 1), scoring_images_per_s=round(scored, 1), scoring_over_bare=round(scored / bare, 2))
     print(json.dumps(res, indent=1))
     out = Path(a.out); old = json.loads(out.read_text()) if out.is_file() else {}
-    old[f"n{a.n}"] = res
+    old[a.key or f"n{a.n}" + ("_whole_rid" if a.rid_from == "whole" else "")] = res
     atomic_write_text(out, json.dumps(old, indent=1))
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _value_parser(kind:str):
 _FROZEN_USES = dict(   # which FrozenConfig settings each part of the frozen family reads (20_frozen)
     all=("backbone", "image_size", "k", "val_frac", "target_fpr", "seed", "device"),
     head=("scorer", "n_regions", "mask_mode", "soft_scale", "head_dim", "hidden", "epochs", "max_steps", "simclr_tau", "lr", "batch_size"),
-    cmer=("text_encoder", "candidates", "window_grid", "whole_margin", "match_epochs", "rid_epochs", "tau"),
+    cmer=("text_encoder", "candidates", "window_grid", "whole_margin", "rid_from", "match_epochs", "rid_epochs", "tau"),
     cmle=("text_encoder", "n_text_clusters", "lle_neighbors", "lle_reg", "lam"))
 _FROZEN_FLAG = dict(candidates="cmer_candidates", k="knn_k")   # FrozenConfig settings whose flag is the CMGConfig flag of the same setting
 

@@ -17,7 +17,7 @@ from .backbones import image_backbone, projection_head
 from .text import text_encoder_for, embed_captions
 from .contrastive import contrastive_loss_from_sims
 import pandas as pd
-from .masking import matching_scores, cmer_candidates, candidate_views, localisation_report, CANDIDATE_SETS
+from .masking import matching_scores, cmer_candidates, candidate_view, candidate_views, localisation_report, CANDIDATE_SETS
 from .rid import rid_loss, score_mlp
 from .cmle import cluster_texts, lle_weights, FeatureBank
 from .ssd import nt_xent_loss
@@ -34,7 +34,8 @@ from functools import partial
 __all__ = ['ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen', 'pretrained_knn', 'pretrained_maha',
            'frozen_backbone', 'encode', 'cached_features', 'MatchingProjector', 'view_similarities', 'train_projector',
            'cmer_labels', 'view_scores', 'cmer_choice', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose',
-           'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method', 'FrozenScoringGraph']
+           'WholeRID', 'rid_input', 'train_whole_rid', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG',
+           'frozen_method', 'FrozenScoringGraph']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
 def frozen_backbone(name:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
@@ -204,6 +205,33 @@ def rid_choose(rid:ViewRID, FC, bs:int=1024)->np.ndarray:
     X = torch.as_tensor(np.asarray(FC, np.float32))
     return torch.cat([rid(X[i:i + bs]).argmax(1) for i in range(0, len(X), bs)]).numpy() if len(X) else np.zeros(0, np.int64)
 
+# %% ../nbs/20_frozen.ipynb #e5a1b002
+class WholeRID(nn.Module):
+    "The RID from the whole image's frozen features alone: MLP 512-256-128 with one output per candidate, plus a prior per candidate."
+    def __init__(self, feat_dim:int, n_views:int, hidden:tuple=(512, 256, 128)):
+        super().__init__()
+        self.head, self.prior = nn.Sequential(*list(score_mlp(feat_dim, hidden))[:-1], nn.Linear(hidden[-1], n_views)), nn.Parameter(torch.zeros(n_views))
+        self.feat_dim, self.n_views = feat_dim, n_views
+    def forward(self, f:torch.Tensor)->torch.Tensor:
+        "(B, D) features of each whole image -> (B, C) scores of the candidates."
+        return self.head(F.normalize(f, dim=-1)) + self.prior
+
+# %% ../nbs/20_frozen.ipynb #e5a1b003
+def rid_input(rid:nn.Module, V, off:int=0):
+    "What `rid` reads of views (N, 1 + C', D): the whole image's features (N, D) for a `WholeRID`, the candidates' (N, C, D) for a `ViewRID`."
+    return V[:, 0] if isinstance(rid, WholeRID) else V[:, off:]
+
+# %% ../nbs/20_frozen.ipynb #e5a1b004
+def train_whole_rid(F0, labels, # whole-image features (N, D) of the training images and CMER's labels (N,)
+                    F0v, vlabels, # the same for the normal validation images
+                    n_views:int, cfg:FrozenConfig)->WholeRID:
+    "Train the whole-image RID with Eq. 3's cross-entropy on cached features; keep the epoch with the best normal-validation loss."
+    set_seed(cfg.seed)
+    X, Xv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (F0, F0v))
+    y, yv = (torch.as_tensor(np.asarray(a, np.int64)) for a in (labels, vlabels))
+    rid = WholeRID(X.shape[-1], n_views)
+    return _fit_best(rid, lambda b: rid_loss(rid(X[b]), y[b]), lambda: rid_loss(rid(Xv), yv), len(X), cfg.rid_epochs, cfg)
+
 # %% ../nbs/20_frozen.ipynb #dc7243ea
 class AnomalyHead(nn.Module):
     "E2 on frozen features: `forward` gives (h, z): the head features h and SimCLR's projection z."
@@ -320,10 +348,10 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
     whole = (self.candidates().kind == "whole").to_numpy()
     def rid():
         l, lv = cmer_choice(s["scores"], whole, c.whole_margin), cmer_choice(s["valid_scores"], whole, c.whole_margin)
-        r = train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
+        r = train_whole_rid(V[:, 0], l, Vv[:, 0], lv, V.shape[1] - off, c) if c.rid_from == "whole" else train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
         return dict(s, labels=l, valid_labels=lv, rid=r.state_dict(),
-                    rid_valid_accuracy=float((rid_choose(r, Vv[:, off:]) == lv).mean()) if len(lv) else float("nan"))
-    return cached(cache, key + ("rid", c.whole_margin, c.rid_epochs), rid)
+                    rid_valid_accuracy=float((rid_choose(r, rid_input(r, Vv, off)) == lv).mean()) if len(lv) else float("nan"))
+    return cached(cache, key + ("rid", c.whole_margin, c.rid_epochs, c.rid_from), rid)
 
 # %% ../nbs/20_frozen.ipynb #ea06d304
 @patch
@@ -352,8 +380,22 @@ def _choose(self:FrozenCMG, V:np.ndarray)->tuple:
     "Algorithm 2 on views (N, 1 + C', D): the RID's choice among the candidates (N,) and the chosen view's features (N, D)."
     if not self.config.cmer: return np.zeros(len(V), np.int64), V[:, 0]
     off = int(self.config.candidates == "masks")
-    ch = rid_choose(self.rid_, V[:, off:])
+    ch = rid_choose(self.rid_, rid_input(self.rid_, V, off))
     return ch, V[np.arange(len(V)), ch + off]
+
+# %% ../nbs/20_frozen.ipynb #e5a1b007
+@patch
+def _choose_whole(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None)->tuple:
+    "Algorithm 2 with a `WholeRID`: encode the whole images, choose, then encode only each image's chosen view (none for the whole image)."
+    c, cands, net = self.config, self.candidates(), self.net()
+    F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats)
+    ch, out = rid_choose(self.rid_, F0), F0.copy()
+    for k in np.unique(ch):
+        row, sel = cands.iloc[int(k)], np.flatnonzero(ch == k)
+        if row.kind == "whole": continue
+        out[sel] = encode(net, u8[sel], lambda b: candidate_view(b, row, c.mask_mode, c.soft_scale))
+        if stats is not None: stats["encoded"] = stats.get("encoded", 0) + len(sel)
+    return ch, out
 
 # %% ../nbs/20_frozen.ipynb #6099d5e1
 @patch
@@ -364,7 +406,8 @@ def _chunks(self:FrozenCMG, images, chunk:int=256):
     cache = self._cache if isinstance(images, CaptionedImages) else None     # a data set may be scored again; a folder of files is not kept
     for x in ImageChunks(images, c.image_size, chunk):
         u8 = _to_u8(x)                                                       # exact: the chunks come from uint8 images
-        yield self._choose(self._view_features(u8, cache)) if c.cmer else (np.zeros(len(u8), np.int64), cached_features(cache, self.net(), c.backbone, u8))
+        if c.cmer and c.rid_from == "whole": yield self._choose_whole(u8, cache)                  # the whole image, then the chosen view only
+        else: yield self._choose(self._view_features(u8, cache)) if c.cmer else (np.zeros(len(u8), np.int64), cached_features(cache, self.net(), c.backbone, u8))
 
 @patch
 def features(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
@@ -413,7 +456,7 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         anchor, off = None, int(c.candidates == "masks")
         if c.cmer:
             with log("cmer", images=len(V)): cm = self._cmer(V, Vv, T, Tv, cache)
-            self.rid_ = ViewRID(V.shape[-1], V.shape[1] - off); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
+            self.rid_ = (WholeRID if c.rid_from == "whole" else ViewRID)(V.shape[-1], V.shape[1] - off); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
             anchor, self.cmer_labels_, self.cmer_scores_ = cm["labels"] + off, cm["labels"], cm["scores"]
             self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / (V.shape[1] - off), n_candidates=int(V.shape[1] - off),
                               e1_R1=cm["retrieval"]["R@1"], e1_R5=cm["retrieval"]["R@5"], e1_chance_R1=cm["retrieval"]["chance_R@1"],
@@ -484,7 +527,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     if "head" in st:
         self.head_ = AnomalyHead(int(st["head"]["net.0.weight"].shape[1]), c.head_dim, c.hidden); self.head_.load_state_dict(st["head"]); self.head_.eval()
     if "rid" in st:
-        self.rid_ = ViewRID(int(st["rid"]["head.0.weight"].shape[1]), int(st["rid"]["prior"].shape[0])); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
+        self.rid_ = (WholeRID if c.rid_from == "whole" else ViewRID)(int(st["rid"]["head.0.weight"].shape[1]), int(st["rid"]["prior"].shape[0])); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
     self.scorers_ = dict(knn=KNNScorer.from_state(st["knn"]), maha=MahalanobisScorer.from_state({k: v.numpy() for k, v in st["maha"].items()}))
     self.offsets_, self.info_ = json.loads(st["offsets"]), json.loads(st["info"])
     self.valid_scores_ = {k: v.numpy() for k, v in st.get("valid_scores", {}).items()}
@@ -527,7 +570,7 @@ def forward(self:FrozenScoringGraph, images):
     if self.rid is not None:
         v = self.views(x)                                                     # (N, C', 3, S, S): the other candidates
         V = torch.cat([f[:, None], self.net(v.flatten(0, 1)).reshape(-1, v.shape[1], f.shape[1])], 1)   # as `_view_features`
-        ch = self.rid(V[:, self.off:]).argmax(1)
+        ch = self.rid(rid_input(self.rid, V, self.off)).argmax(1)
         f = torch.gather(V, 1, (ch + self.off)[:, None, None].expand(-1, 1, V.shape[2]))[:, 0]
     g = F.normalize(f, dim=1)                                                 # `score_features`
     if self.head is not None: g = torch.cat([g, F.normalize(self.head(f)[0], dim=1)], 1)

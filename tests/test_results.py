@@ -195,3 +195,17 @@ def test_readme_printed_blocks_match_their_files(where):
                 assert buf.getvalue().strip() in readme, src[:120]; checked += 1
     finally: os.chdir(cwd)
     assert checked >= 4, checked
+
+def test_whole_image_rid_study_recomputed():
+    "bench/rid_whole_image.py's file: the six development tasks, each mean recomputed from the tasks, and the verdict from its pre-written rule."
+    import numpy as np
+    r = json.loads((RES / "rid_whole_image.json").read_text())
+    assert r["tasks"] == ["scenes-dev", "dev-recreation", "dev-signs", "comp-recreation", "comp-signs", "comp-shapes"]
+    arms = ("view RID", "whole-image RID")
+    for a in arms:
+        for k, v in r["mean"][a].items(): assert abs(v - np.mean([r["per_task"][t][a][k] for t in r["tasks"]])) < 1e-12, (a, k)
+        for t in r["tasks"]: assert r["per_task"][t][a]["passes_per_test_image"] <= (18 if a == "view RID" else 2)
+    v, w = r["mean"]["view RID"], r["mean"]["whole-image RID"]
+    assert r["whole_image_rid_is_a_candidate"] == (w["box_iou"] >= v["box_iou"] - 0.02 and w["auroc"] >= v["auroc"] - 0.005)
+    doc = " ".join((ROOT / "bench" / "rid_whole_image.py").read_text().split())
+    assert " ".join(r["rule"].split()) in doc and "box IoU is at least the view RID's - 0.02" in doc   # the file's rule is the script's
