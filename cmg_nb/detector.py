@@ -81,6 +81,8 @@ Detector.onnx_refusal = "its scoring path is not written as one graph of tensor 
 # %% ../nbs/09a_detector.ipynb #a1f0c7d3
 def timed_fit(fit):
     "Wrap a detector's `fit`: afterwards `info_[\"fit_seconds\"]` holds its wall time (seconds, 2 decimals)."
+    cls = next(iter(inspect.signature(fit).parameters.values())).annotation    # `self:CMG` under `@patch`: the name the docs show
+    if isinstance(cls, str) and cls.isidentifier(): fit.__qualname__ = f"{cls}.{fit.__name__}"
     @functools.wraps(fit)
     def _fit(self, *args, **kwargs):
         t0 = time.time(); out = fit(self, *args, **kwargs)
