@@ -12,7 +12,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
 # %% auto #0
-__all__ = ['cluster_texts', 'lle_weights', 'global_guidance_loss', 'batch_weights', 'FeatureBank', 'mse_distillation_loss']
+__all__ = ['cluster_texts', 'lle_weights', 'cmle_weights', 'global_guidance_loss', 'batch_weights', 'FeatureBank',
+           'mse_distillation_loss']
 
 # %% ../nbs/07_cmle.ipynb #bd7609c2
 def _check_matrix(Y, name="Y", min_rows=1):
@@ -133,6 +134,14 @@ def lle_weights(Y, # caption embeddings (N, d)
     W = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(Y), len(Y)))
     W.sort_indices()
     return W
+
+# %% ../nbs/07_cmle.ipynb #5cba3739
+def cmle_weights(T, # caption embeddings of the training images (N, d)
+                 cfg, # settings with n_text_clusters, lle_neighbors, lle_reg and seed (`CMGConfig` or `FrozenConfig`)
+                )->tuple:
+    "CMLE's text side: the captions' GMM clusters (N,) (Algorithm 1, step 5) and the sparse LLE weights (N, N) inside each (Eq. 12)."
+    labels = cluster_texts(T, k=cfg.n_text_clusters, seed=cfg.seed)
+    return labels, lle_weights(T, labels, n_neighbors=cfg.lle_neighbors, reg=cfg.lle_reg)
 
 # %% ../nbs/07_cmle.ipynb #ca6666d4
 def _as_torch(W, like:torch.Tensor)->torch.Tensor:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_frozen.ipynb #3e324733
 from __future__ import annotations
-import time, json, copy, contextlib
+import time, json, copy
 from types import MappingProxyType
 from dataclasses import asdict
 import numpy as np
@@ -14,12 +14,12 @@ from .core import CMGConfig, set_seed, get_device, method_name
 from .settings import FrozenConfig, FROZEN_METHODS, FROZEN_BACKBONES
 from .data import CaptionedImages, to_float_tensor
 from .backbones import image_backbone, projection_head
-from .text import text_encoder_for, embed_captions
+from .pipeline import caption_embeddings
 from .contrastive import contrastive_loss_from_sims
 import pandas as pd
-from .masking import matching_scores, cmer_candidates, candidate_view, candidate_views, localisation_report, CANDIDATE_SETS
+from .masking import matching_scores, cmer_candidates, candidate_view, candidate_views, localisation_report, cmer_choice, CANDIDATE_SETS
 from .rid import rid_loss, score_mlp
-from .cmle import cluster_texts, lle_weights, FeatureBank
+from .cmle import cmle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer, KNNScorer
 from .detector import Detector, register, timed_fit
@@ -33,9 +33,9 @@ from functools import partial
 # %% auto #0
 __all__ = ['ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen', 'pretrained_knn', 'pretrained_maha',
            'frozen_backbone', 'encode', 'cached_features', 'MatchingProjector', 'view_similarities', 'train_projector',
-           'cmer_labels', 'view_scores', 'cmer_choice', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose',
-           'WholeRID', 'rid_input', 'train_whole_rid', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG',
-           'frozen_method', 'FrozenScoringGraph']
+           'cmer_labels', 'view_scores', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose', 'WholeRID',
+           'rid_input', 'train_whole_rid', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method',
+           'FrozenScoringGraph']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
 def frozen_backbone(name:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
@@ -155,16 +155,6 @@ def view_scores(m:MatchingProjector, # trained E1
     "E1's cosine (N, C) of each image's caption with each of its candidate views."
     zi = m.encode_image(torch.as_tensor(np.asarray(FC, np.float32)))
     return torch.einsum("nd,ncd->nc", m.encode_text(torch.as_tensor(np.asarray(T, np.float32))), zi).numpy()
-
-# %% ../nbs/20_frozen.ipynb #eda836eb
-def cmer_choice(S:np.ndarray, # E1's cosines (N, C), from `view_scores`
-                whole=None, # boolean (C,): the whole-image candidate (None: there is none)
-                margin:float=0., # the whole image wins unless a view beats it by more than this
-               )->np.ndarray:
-    "Eq. 2 with a margin for the whole image: the chosen candidate (N,) of each image."
-    S = np.asarray(S, np.float64)
-    if whole is not None and margin: S = S + margin * np.asarray(whole, np.float64)
-    return S.argmax(1).astype(np.int64)
 
 # %% ../nbs/20_frozen.ipynb #168cee20
 @torch.no_grad()
@@ -325,13 +315,27 @@ class FrozenCMG(Detector):
 # %% ../nbs/20_frozen.ipynb #f2371c98
 from fastcore.basics import patch
 
+# %% ../nbs/20_frozen.ipynb #1b8f05da
+def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+# %% ../nbs/20_frozen.ipynb #a809beaa
+@patch
+def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False, shard:bool=False)->np.ndarray:
+    "Backbone features (N, V, D) of every view of uint8 images: the whole image first, then the other candidates (cached)."
+    c, cands, net = self.config, self.candidates(), self.net()
+    rest = cands.index[cands.kind != "whole"].tolist()
+    F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats, progress, shard=shard)
+    tf = lambda b: candidate_views(b, cands, rest, c.mask_mode, c.soft_scale).flatten(0, 1)
+    sig = fingerprint(cands.to_numpy().astype(str).tolist(), c.mask_mode, c.soft_scale)
+    FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)), shard=shard)
+    return np.concatenate([F0[:, None], FR.reshape(len(u8), len(rest), -1)], 1)
+
 # %% ../nbs/20_frozen.ipynb #f57849f9
 @patch
-def _text(self:FrozenCMG, train, valid, cache):
+def _text_stage(self:FrozenCMG, train, valid, cache)->tuple:
+    "Caption embeddings (T, Tv) of the training and validation items (numpy; cached): `caption_embeddings`, the text stage of every feature source."
     c = self.config
-    def run():
-        enc = text_encoder_for(c.text_encoder, train.captions)
-        return embed_captions(train.captions, enc), embed_captions(valid.captions, enc)
+    def run(): te = caption_embeddings(train, valid, c.text_encoder); return te["T"].numpy(), te["Tv"].numpy()
     return cached(cache, ("frozen-text", c.text_encoder, str(train.captions), str(valid.captions)), run)
 
 # %% ../nbs/20_frozen.ipynb #383b52c4
@@ -353,26 +357,24 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
                     rid_valid_accuracy=float((rid_choose(r, rid_input(r, Vv, off)) == lv).mean()) if len(lv) else float("nan"))
     return cached(cache, key + ("rid", c.whole_margin, c.rid_epochs, c.rid_from), rid)
 
+# %% ../nbs/20_frozen.ipynb #803704ef
+@patch
+def _cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
+    "CMER (`_cmer`, cached) on the detector: sets `rid_`, `cmer_labels_`, `cmer_scores_` and their figures in `info_`; returns each training image's chosen view (N,)."
+    c, off = self.config, int(self.config.candidates == "masks")
+    cm, n = self._cmer(V, Vv, T, Tv, cache), V.shape[1] - off
+    self.rid_ = (WholeRID if c.rid_from == "whole" else ViewRID)(V.shape[-1], n); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
+    self.cmer_labels_, self.cmer_scores_, r = cm["labels"], cm["scores"], cm["retrieval"]
+    self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / n, n_candidates=int(n), e1_R1=r["R@1"], e1_R5=r["R@5"],
+                      e1_chance_R1=r["chance_R@1"], cmer_whole_rate=float((self.candidates().kind.to_numpy()[cm["labels"]] == "whole").mean()))
+    return cm["labels"] + off
+
 # %% ../nbs/20_frozen.ipynb #ea06d304
 @patch
-def _cmle(self:FrozenCMG, T, cache):
+def _cmle_stage(self:FrozenCMG, T, cache):
+    "CMLE's LLE weights (N, N) of the training captions (`cmle_weights`, cached)."
     c = self.config
-    def run(): return lle_weights(T, cluster_texts(T, k=c.n_text_clusters, seed=c.seed), n_neighbors=c.lle_neighbors, reg=c.lle_reg)
-    return cached(cache, ("frozen-cmle", fingerprint(T), c.n_text_clusters, c.lle_neighbors, c.lle_reg, c.seed), run)
-
-# %% ../nbs/20_frozen.ipynb #a809beaa
-def _to_u8(x:torch.Tensor)->np.ndarray: return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-@patch
-def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progress:bool=False, shard:bool=False)->np.ndarray:
-    "Backbone features (N, V, D) of every view of uint8 images: the whole image first, then the other candidates (cached)."
-    c, cands, net = self.config, self.candidates(), self.net()
-    rest = cands.index[cands.kind != "whole"].tolist()
-    F0 = cached_features(cache, net, c.backbone, u8, "plain", None, stats, progress, shard=shard)
-    tf = lambda b: candidate_views(b, cands, rest, c.mask_mode, c.soft_scale).flatten(0, 1)
-    sig = fingerprint(cands.to_numpy().astype(str).tolist(), c.mask_mode, c.soft_scale)
-    FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)), shard=shard)
-    return np.concatenate([F0[:, None], FR.reshape(len(u8), len(rest), -1)], 1)
+    return cached(cache, ("frozen-cmle", fingerprint(T), c.n_text_clusters, c.lle_neighbors, c.lle_reg, c.seed), lambda: cmle_weights(T, c)[1])
 
 # %% ../nbs/20_frozen.ipynb #9041b0ce
 @patch
@@ -382,6 +384,57 @@ def _choose(self:FrozenCMG, V:np.ndarray)->tuple:
     off = int(self.config.candidates == "masks")
     ch = rid_choose(self.rid_, rid_input(self.rid_, V, off))
     return ch, V[np.arange(len(V)), ch + off]
+
+# %% ../nbs/20_frozen.ipynb #db2165df
+@patch
+def _encoder_stage(self:FrozenCMG, V, anchor=None, W=None, progress:bool=False):
+    "E2: the head trained with NT-Xent over the cached views (`anchor`: CMER's view first), plus Eq. 13 when `W` is given."
+    self.head_ = train_head(V, self.config, anchor=anchor, W=W, progress=progress)
+
+# %% ../nbs/20_frozen.ipynb #0913805b
+@patch
+def _scorer_stage(self:FrozenCMG, G, Gv):
+    "kNN and Eq. 14 fitted on the training images' scorer features `G`; each one's threshold on the normal validation features `Gv`."
+    c = self.config
+    self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
+    self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
+    self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
+    self._set_offset(self.valid_scores_[c.scorer], c.target_fpr)              # offset_ = offsets_[scorer]; decision_scores_
+
+# %% ../nbs/20_frozen.ipynb #c04ad858
+@patch
+@timed_fit
+def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions are used by CMER and CMLE)
+        valid:CaptionedImages|None=None, # normal validation items; None = `val_frac` of `train`
+        stage_cache:dict|None=None, # shared between detectors: backbone passes and stages are computed once
+        progress:bool=True)->FrozenCMG:
+    "Algorithm 1 on frozen features, stage by stage (above); sets the scorers and `offset_`."
+    c, t0, stats, self.info_ = self.config, time.time(), {}, {}
+    shard = init_distributed()                                               # under torchrun: the backbone passes are split over the processes
+    train, valid = normal_valid(train, valid, c.val_frac, c.seed, captions=self.method if c.cmer or c.cmle else None)   # caption-free: plain images will do
+    cache = self._cache = stage_cache if stage_cache is not None else {}
+    x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
+    progress = progress and not rank_distrib()                               # rank 0 alone speaks
+    log = partial(stage_log, self.method, show=progress)                     # a line per stage when the output goes to a file
+    if c.head:
+        with log("views", images=len(x) + len(xv)): V, Vv = (self._view_features(a, cache, stats, progress, shard) for a in (x, xv))
+        T = Tv = W = anchor = None
+        if c.cmer or c.cmle:
+            with log("captions", items=len(train) + len(valid)): T, Tv = self._text_stage(train, valid, cache)
+        if c.cmer:
+            with log("cmer", images=len(V)): anchor = self._cmer_stage(V, Vv, T, Tv, cache)
+        if c.cmle:
+            with log("cmle", items=len(train)): W = self._cmle_stage(T, cache)
+        with log("head", epochs=c.epochs): self._encoder_stage(V, anchor, W, progress)
+        G, Gv = (score_features(self._choose(a)[1], self.head_) for a in (V, Vv))
+    else:
+        with log("features", images=len(x) + len(xv)):
+            G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress, shard=shard)) for a in (x, xv))
+    self._scorer_stage(G, Gv)
+    self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),   # this process's
+                      backbone_seconds=round(stats.get("backbone_s", 0.), 2))
+    if progress: print(f"[{self.method}] fit {time.time() - t0:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
+    return self
 
 # %% ../nbs/20_frozen.ipynb #e5a1b007
 @patch
@@ -431,50 +484,6 @@ def anomaly_score(self:FrozenCMG, images, scorer:str|None=None, # "knn" or "maha
     if s not in self.scorers_: raise ValueError(f"scorer must be one of {', '.join(self.scorers_)}, got {s!r}")
     G = self.features(images, chunk)
     return self.scorers_[s].score(G) if len(G) else np.zeros(0)              # an empty array or tensor: no scores
-
-# %% ../nbs/20_frozen.ipynb #c04ad858
-@patch
-@timed_fit
-def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions are used by CMER and CMLE)
-        valid:CaptionedImages|None=None, # normal validation items; None = `val_frac` of `train`
-        stage_cache:dict|None=None, # shared between detectors: backbone passes and stages are computed once
-        progress:bool=True)->FrozenCMG:
-    "Algorithm 1 on frozen features (see above); sets the scorers and `offset_`."
-    c, t0, stats, self.info_ = self.config, time.time(), {}, {}
-    shard = init_distributed()                                               # under torchrun: the backbone passes are split over the processes
-    train, valid = normal_valid(train, valid, c.val_frac, c.seed, captions=self.method if c.cmer or c.cmle else None)   # caption-free: plain images will do
-    cache = self._cache = stage_cache if stage_cache is not None else {}
-    x, xv = train.to_array(c.image_size), valid.to_array(c.image_size)
-    progress = progress and not rank_distrib()                               # rank 0 alone speaks
-    say = print if progress else (lambda *a: None)
-    log = partial(stage_log, self.method, show=progress)   # a line per stage when the output goes to a file
-    if c.head:
-        with log("views", images=len(x) + len(xv)): V, Vv = (self._view_features(a, cache, stats, progress, shard) for a in (x, xv))
-        T = Tv = None
-        if c.cmer or c.cmle:
-            with log("captions", items=len(train) + len(valid)): T, Tv = self._text(train, valid, cache)
-        anchor, off = None, int(c.candidates == "masks")
-        if c.cmer:
-            with log("cmer", images=len(V)): cm = self._cmer(V, Vv, T, Tv, cache)
-            self.rid_ = (WholeRID if c.rid_from == "whole" else ViewRID)(V.shape[-1], V.shape[1] - off); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
-            anchor, self.cmer_labels_, self.cmer_scores_ = cm["labels"] + off, cm["labels"], cm["scores"]
-            self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / (V.shape[1] - off), n_candidates=int(V.shape[1] - off),
-                              e1_R1=cm["retrieval"]["R@1"], e1_R5=cm["retrieval"]["R@5"], e1_chance_R1=cm["retrieval"]["chance_R@1"],
-                              cmer_whole_rate=float((self.candidates().kind.to_numpy()[cm["labels"]] == "whole").mean()))
-        with log("cmle", items=len(train)) if c.cmle else contextlib.nullcontext(): W = self._cmle(T, cache) if c.cmle else None
-        with log("head", epochs=c.epochs): self.head_ = train_head(V, c, anchor=anchor, W=W, progress=progress)
-        G, Gv = (score_features(self._choose(a)[1], self.head_) for a in (V, Vv))
-    else:
-        with log("features", images=len(x) + len(xv)):
-            G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress, shard=shard)) for a in (x, xv))
-    self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
-    self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
-    self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
-    self._set_offset(self.valid_scores_[c.scorer], c.target_fpr)              # offset_ = offsets_[scorer]; decision_scores_
-    self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),   # this process's
-                      backbone_seconds=round(stats.get("backbone_s", 0.), 2))
-    say(f"[{self.method}] fit {time.time() - t0:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
-    return self
 
 # %% ../nbs/20_frozen.ipynb #0c2633af
 @patch

@@ -13,10 +13,10 @@ from .settings import CANDIDATE_SETS
 
 # %% auto #0
 __all__ = ['MASK_MODES', 'grid_edges', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores',
-           'eq2_printed_scores', 'candidate_scores', 'best_masks', 'mask_images', 'region_object_overlap',
-           'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks', 'candidate_view',
-           'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report', 'plot_choices',
-           'dcor_matrix']
+           'eq2_printed_scores', 'candidate_scores', 'cmer_choice', 'best_masks', 'mask_images',
+           'region_object_overlap', 'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks',
+           'candidate_view', 'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report',
+           'plot_choices', 'dcor_matrix']
 
 # %% ../nbs/05_masking.ipynb #cee30c82
 def _grid_side(m:int)->int:
@@ -122,10 +122,20 @@ def candidate_scores(model, # a matching model with `encode_image` and `encode_t
         out.append(matching_scores(model.encode_text(text_emb[i:i+bs].to(dev)), zi).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, cfg.n_regions), np.float32)
 
+# %% ../nbs/05_masking.ipynb #eda836eb
+def cmer_choice(S:np.ndarray, # E1's scores (N, C) of each image's candidates with its caption (`candidate_scores`, `view_scores`)
+                whole=None, # boolean (C,): the whole-image candidate (None: there is none)
+                margin:float=0., # the whole image wins unless a view beats it by more than this
+               )->np.ndarray:
+    "Eq. 2, for every feature source: each image's best-matching candidate (N,), where the whole image wins unless a view beats it by more than `margin`."
+    S = np.asarray(S, np.float64)
+    if whole is not None and margin: S = S + margin * np.asarray(whole, np.float64)
+    return S.argmax(1).astype(np.int64)
+
 # %% ../nbs/05_masking.ipynb #d2ad7561
 def best_masks(model, x:torch.Tensor, text_emb, cfg:CMGConfig|None=None, bs:int=64)->np.ndarray:
     "CMER labels l (N,): for each image, the region whose masked copy best matches its own caption (Eq. 2)."
-    return candidate_scores(model, x, text_emb, cfg, bs).argmax(1).astype(np.int64)
+    return cmer_choice(candidate_scores(model, x, text_emb, cfg, bs))
 
 # %% ../nbs/05_masking.ipynb #382e8f25
 def mask_images(x:torch.Tensor, # images (N, 3, H, W)
