@@ -274,6 +274,7 @@ def _build_detector(args):
         if k in _FLAGS and getattr(det.config, k) != v: raise CMGError(f"--{k.replace('_', '-')}: {args.method} fits with {k}={getattr(det.config, k)!r} whatever is given; leave it out")
     return det
 
+# %% ../nbs/12_cli.ipynb #67a0e275
 def _fit_detector(args, train):
     "Build and fit the detector `args.method` asks for (CMG's from-scratch methods or any registered one)."
     det = _build_detector(args)
