@@ -18,7 +18,7 @@ from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model
 from .masking import best_masks, mask_images
 from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_features_for
-from .cmle import cluster_texts, lle_weights
+from .cmle import cmle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
@@ -125,9 +125,8 @@ def _cmle_stage(self:CMG, st:Stages, T)->sp.csr_matrix:
     "CMLE: GMM clusters of the caption embeddings (Algorithm 1, step 5) and the LLE weights inside each (Eq. 8-12)."
     cfg = self.config
     def _cmle():
-        lab = cluster_texts(T.numpy(), k=cfg.n_text_clusters, seed=cfg.seed)
-        return dict(clusters=torch.from_numpy(np.asarray(lab, np.int64)),
-                    W=_sparse_to_dict(lle_weights(T.numpy(), lab, n_neighbors=cfg.lle_neighbors, reg=cfg.lle_reg)))
+        lab, W = cmle_weights(T.numpy(), cfg)                              # the text side of CMLE, as every feature source runs it
+        return dict(clusters=torch.from_numpy(np.asarray(lab, np.int64)), W=_sparse_to_dict(W))
     cm = st.run("cmle", _cmle)
     self.info_["text_clusters"] = cm["clusters"].numpy()
     return _dict_to_sparse(cm["W"])
