@@ -11,7 +11,8 @@ import pandas as pd
 from PIL import Image
 from .io import atomic_savez, bar
 from .data import CaptionedImages, ImageReadError, OneClassSplit, one_class_split, read_image_alpha
-from .openclipart import OPENCLIPART_ROOT, load_openclipart, _default_cache_dir
+from .openclipart import OPENCLIPART_ROOT, load_openclipart
+from .io import cmg_cache_dir
 
 # %% auto #0
 __all__ = ['COMPOSITE_SIDE', 'COMPOSITE_CROP', 'COMPOSITE_TASKS', 'composite_photos', 'make_composites', 'composite_split']
@@ -160,7 +161,7 @@ def make_composites(drawings:CaptionedImages|None=None, # drawings whose images 
     key = hashlib.sha256(json.dumps(dict(v=1, size=size, seed=seed, side=COMPOSITE_SIDE, crop=COMPOSITE_CROP,
                                          photos=[[n, hashlib.sha256(a.tobytes()).hexdigest()] for n, a in sorted(photos.items())],
                                          files=[[k, s.st_size, s.st_mtime_ns] for k, s in zip(idents, st)])).encode()).hexdigest()
-    f = Path(_default_cache_dir() if cache_dir is None else cache_dir)/f"composites-{size}px-{key[:24]}.npz"
+    f = Path(cmg_cache_dir("openclipart") if cache_dir is None else cache_dir)/f"composites-{size}px-{key[:24]}.npz"
     z = _load_npz(f, key)
     if z is None:
         n = len(drawings)

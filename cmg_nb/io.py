@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['temp_path', 'stale_temps', 'atomic_write', 'atomic_write_text', 'atomic_write_json', 'json_safe', 'atomic_savefig',
-           'atomic_torch_save', 'atomic_savez', 'OutputError', 'check_writable', 'check_outputs', 'interactive', 'bar']
+           'atomic_torch_save', 'atomic_savez', 'cmg_cache_dir', 'OutputError', 'check_writable', 'check_outputs',
+           'interactive', 'bar']
 
 # %% ../nbs/00a_io.ipynb #074c2686
 import os, json, math
@@ -108,6 +109,14 @@ def atomic_savez(path:str|Path, all_ranks:bool=True, **arrays)->Path:
     def _w(t):
         with open(t, "wb") as f: np.savez_compressed(f, **arrays)
     return atomic_write(path, _w, all_ranks)
+
+# %% ../nbs/00a_io.ipynb #afc7bdc5
+def cmg_cache_dir(kind:str, # the cache's subfolder, e.g. "openclipart" or "text_emb"
+                 )->Path:
+    "Where cmg_nb caches `kind`: `$CMG_CACHE_DIR/kind`, else `$XDG_CACHE_HOME/cmg_nb/kind` (`~/.cache` without XDG)."
+    root = os.environ.get("CMG_CACHE_DIR")
+    if root: return Path(root)/kind
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"cmg_nb"/kind
 
 # %% ../nbs/00a_io.ipynb #841e6347
 class OutputError(OSError):

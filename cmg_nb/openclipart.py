@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 from .io import bar
 from .data import CaptionedImages, ImageReadError, read_image_alpha, resize_image
-from .io import atomic_savez
+from .io import atomic_savez, cmg_cache_dir
 
 # %% auto #0
 __all__ = ['OPENCLIPART_ROOT', 'OPENCLIPART_BACKGROUND', 'svg_text', 'openclipart_captions', 'load_openclipart']
@@ -164,13 +164,6 @@ def _header_size(path:Path)->tuple[int, int]|None:
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     return None
 
-# %% ../nbs/01b_openclipart.ipynb #cd447e35
-def _default_cache_dir()->Path:
-    "Where decoded images are cached: `$CMG_CACHE_DIR/openclipart`, else `$XDG_CACHE_HOME/cmg_nb/openclipart` (~/.cache)."
-    root = os.environ.get("CMG_CACHE_DIR")
-    if root: return Path(root)/"openclipart"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"cmg_nb"/"openclipart"
-
 # %% ../nbs/01b_openclipart.ipynb #bc460081
 def _save_npz(f:Path, **arrays):
     "Write an .npz atomically (`atomic_savez`); a cache that cannot be written is only warned about."
@@ -193,7 +186,7 @@ def _cached_arrays(data:CaptionedImages, rels:list, size:int, cache_dir, on_erro
     "Fill `data.to_array(size)` and `data.masks` from the .npz of these files, decoding (and writing it) only when it is missing or stale."
     st = [os.stat(p) for p in data.images]
     key = hashlib.sha256(json.dumps(dict(v=3, size=size, files=[[r, s.st_size, s.st_mtime_ns] for r, s in zip(rels, st)])).encode()).hexdigest()
-    f = Path(_default_cache_dir() if cache_dir is None else cache_dir)/f"openclipart-{size}px-{key[:24]}.npz"
+    f = Path(cmg_cache_dir("openclipart") if cache_dir is None else cache_dir)/f"openclipart-{size}px-{key[:24]}.npz"
     arr = masks = ok = None
     if f.is_file():
         try:

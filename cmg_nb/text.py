@@ -5,7 +5,7 @@
 # %% ../nbs/03_text.ipynb #7011afdb
 from __future__ import annotations
 import os, hashlib, json, tempfile, warnings, zipfile
-from .io import atomic_write
+from .io import atomic_write, cmg_cache_dir
 from pathlib import Path
 import numpy as np
 import torch
@@ -150,9 +150,7 @@ def text_encoder_for(name:str|TextEncoder, # as for `get_text_encoder`
 # %% ../nbs/03_text.ipynb #3b5bbe6d
 def default_cache_dir()->Path:
     "Where caption embeddings are cached: `$CMG_CACHE_DIR/text_emb`, else `$XDG_CACHE_HOME/cmg_nb/text_emb`."
-    root = os.environ.get("CMG_CACHE_DIR")
-    if root: return Path(root)/"text_emb"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"cmg_nb"/"text_emb"
+    return cmg_cache_dir("text_emb")
 
 # %% ../nbs/03_text.ipynb #510c9e1f
 def _text_ids(texts:list[str])->np.ndarray:
