@@ -37,8 +37,8 @@ def splits():
 
 def main():
     from cmg_nb.core import CMGConfig
-    from cmg_nb.frozen import cmer_choice, frozen_method
-    from cmg_nb.masking import localisation_report
+    from cmg_nb.frozen import frozen_method
+    from cmg_nb.masking import cmer_choice, localisation_report
     from cmg_nb.io import atomic_write_text
     t0, per = time.time(), {}
     for task, sp in splits():

@@ -187,7 +187,7 @@ def test_whole_image_wins_when_every_window_cuts_the_object():
 def test_whole_margin_keeps_the_whole_image_against_a_slightly_better_window():
     "A red square in the centre cell, a caption of mostly red: the centre window beats the whole image by a cosine gap g; a margin above g keeps the whole image, one below does not."
     from cmg_nb.masking import cmer_candidates, candidate_views
-    from cmg_nb.frozen import cmer_choice
+    from cmg_nb.masking import cmer_choice
     x = torch.zeros(1, 3, 12, 12); x[0, 0, 4:8, 4:8] = 1
     cands = cmer_candidates("windows", 4, 3)
     z = torch.nn.functional.normalize(torch.stack([ColourShares().encode_image(v) for v in candidate_views(x, cands)])[0], dim=-1)
