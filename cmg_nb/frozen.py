@@ -526,6 +526,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     if "rid" in st and "candidates" not in cfg:
         raise ValueError("this model file is from an older cmg_nb whose RID read pooled pixels; refit it with this version (cmg fit)")
     cfg.setdefault("whole_margin", 0.0)                                      # files from before the margin: plain Eq. 2
+    cfg.setdefault("rid_from", "views")                                      # files from before `rid_from`: the view RID
     self = cls(FrozenConfig(**cfg))
     fp = _backbone_fingerprint(self.net())
     if fp != st["backbone_fingerprint"]: raise ValueError(f"the installed {self.config.backbone} weights differ from those this model was trained with")

@@ -33,7 +33,7 @@ class FrozenConfig:
     candidates:str = "windows"   # CMER's candidate views: "windows" (whole image + M masks + windows to keep; 05_masking) or "masks" (the paper's)
     window_grid:int = 3          # windows to keep: the s x s squares of cells of this grid, s < window_grid
     whole_margin:float = 0.5     # Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
-    rid_from:str = "views"       # the RID reads every candidate view ("views") or only the whole image ("whole": scoring encodes the whole image and the chosen view)
+    rid_from:str = "whole"       # the RID reads only the whole image ("whole", as the paper's RID: scoring encodes the whole image and the chosen view) or every candidate view ("views")
     mask_mode:str = "hard"       # how a mask candidate masks: "hard" sets the region to 0, "soft" multiplies it by soft_scale
     soft_scale:float = 0.1       # the small constant of the soft mask
     text_encoder:str = "minilm"  # caption encoder: "minilm" (shipped weights), "tfidf" (weight-free) or a HF model path

@@ -18,7 +18,7 @@ OTHER = dict(image_size=64, backbone="resnet34", feat_dim=64, cmer=False, n_regi
              weight_decay=0.001, lr_schedule="constant", simclr_tau=0.3, n_score_clusters=2, scorer="knn", knn_k=3, val_frac=0.2,
              target_fpr=0.1, seed=3, device="cpu", cmer_candidates="masks",
              # FrozenConfig's own
-             candidates="masks", window_grid=4, whole_margin=0.25, rid_from="whole", head_dim=64, hidden=256, max_steps=100, k=3)
+             candidates="masks", window_grid=4, whole_margin=0.25, rid_from="views", head_dim=64, hidden=256, max_steps=100, k=3)
 
 def _args(method, *extra):
     return _parser(method).parse_args(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--method", method, *map(str, extra)])
