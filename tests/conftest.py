@@ -5,6 +5,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 FIXTURES = Path(__file__).parent / "fixtures"
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "once: run in the pinned environment only; the newest-dependencies run (`tools/dev.sh test`, "
+                            "`-m 'not once'`) covers the same dependency path with a cheaper test")
 ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture

@@ -60,6 +60,7 @@ def folder(tmp_path_factory, scene_folder): return scene_folder(tmp_path_factory
 FLAGS = ["--image-size", "16", "--backbone", "convnet", "--epochs", "1", "--match-epochs", "1", "--rid-epochs", "1",
          "--text-encoder", "tfidf", "--batch-size", "16", "-q"]
 
+@pytest.mark.once   # torch.distributed and fastai's DDP: `test_two_processes_match_one` runs them in both environments
 def test_cmg_fit_under_torchrun_writes_one_loadable_model(folder, tmp_path):
     from cmg_nb.pipeline import CMG
     out = tmp_path / "out" / "m.cmg"
@@ -132,6 +133,7 @@ def frozen_two(tmp_path_factory):
     res = dict(np.load(out)); res["wall"] = time.time() - t
     return res, out.parent
 
+@pytest.mark.once   # torch.distributed and fastai's DDP: `test_two_processes_match_one` runs them in both environments
 def test_frozen_two_processes_shard_the_backbone_and_match_one(frozen_two):
     "Each process encodes its half of every backbone pass; the gathered features, E1/RID/E2 and the scores equal one process's."
     from cmg_nb.frozen import frozen_backbone, encode
@@ -168,6 +170,7 @@ def test_frozen_two_processes_shard_the_backbone_and_match_one(frozen_two):
 FROZEN_FLAGS = ["--method", "cmg-frozen", "--image-size", "32", "--epochs", "3", "--match-epochs", "2", "--rid-epochs", "2",
                 "--window-grid", "2", "--text-encoder", "tfidf", "--batch-size", "32", "-q"]
 
+@pytest.mark.once   # torch.distributed and fastai's DDP: `test_two_processes_match_one` runs them in both environments
 def test_cmg_fit_frozen_under_torchrun_equals_one_process(folder, tmp_path):
     "`cmg fit --method cmg-frozen` under torchrun (2 processes): one model file, rank 0's backbone share, the scores of a fit alone."
     from cmg_nb.detector import Detector
