@@ -23,7 +23,7 @@ from .cmle import cmle_weights, FeatureBank
 from .ssd import nt_xent_loss
 from .scoring import MahalanobisScorer, KNNScorer
 from .detector import Detector, register, timed_fit
-from .stages import fingerprint, stage_log, cached
+from .stages import fingerprint, stage_log, cached, stage_key
 from .inputs import normal_valid, ImageChunks
 from .training import init_distributed, shard_range, all_gather_rows
 from fastai.torch_core import rank_distrib
@@ -330,13 +330,19 @@ def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progre
     FR = cached_features(cache, net, c.backbone, u8, f"views-{sig}", tf, stats, progress, bs=max(1, 128 // len(rest)), shard=shard)
     return np.concatenate([F0[:, None], FR.reshape(len(u8), len(rest), -1)], 1)
 
+# %% ../nbs/20_frozen.ipynb #7dbf3299
+_STAGE_KEYS = dict(   # the settings each cached stage of the frozen family depends on (its data: the views, captions and labels it reads)
+    text=("text_encoder",), e1=("candidates", "match_epochs", "tau", "lr", "batch_size", "seed"),
+    rid=("candidates", "match_epochs", "tau", "lr", "batch_size", "seed", "whole_margin", "rid_epochs", "rid_from"),
+    cmle=("n_text_clusters", "lle_neighbors", "lle_reg", "seed"))
+
 # %% ../nbs/20_frozen.ipynb #f57849f9
 @patch
 def _text_stage(self:FrozenCMG, train, valid, cache)->tuple:
     "Caption embeddings (T, Tv) of the training and validation items (numpy; cached): `caption_embeddings`, the text stage of every feature source."
     c = self.config
     def run(): te = caption_embeddings(train, valid, c.text_encoder); return te["T"].numpy(), te["Tv"].numpy()
-    return cached(cache, ("frozen-text", c.text_encoder, str(train.captions), str(valid.captions)), run)
+    return cached(cache, stage_key("frozen-text", c, _STAGE_KEYS["text"], fingerprint(train, valid)), run)
 
 # %% ../nbs/20_frozen.ipynb #383b52c4
 @patch
@@ -347,15 +353,15 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
     def e1():
         m = train_projector(V[:, 0] if off else V, T, Vv[:, 0] if off else Vv, Tv, c)     # the paper: E1 on whole images
         return dict(scores=view_scores(m, V[:, off:], T), valid_scores=view_scores(m, Vv[:, off:], Tv), retrieval=e1_retrieval(m, Vv[:, 0], Tv))
-    key = ("frozen-e1", fingerprint(V, T, Vv, Tv), c.candidates, c.match_epochs, c.tau, c.lr, c.batch_size, c.seed)
-    s = cached(cache, key, e1)
+    fp = fingerprint(V, T, Vv, Tv)
+    s = cached(cache, stage_key("frozen-e1", c, _STAGE_KEYS["e1"], fp), e1)
     whole = (self.candidates().kind == "whole").to_numpy()
     def rid():
         l, lv = cmer_choice(s["scores"], whole, c.whole_margin), cmer_choice(s["valid_scores"], whole, c.whole_margin)
         r = train_whole_rid(V[:, 0], l, Vv[:, 0], lv, V.shape[1] - off, c) if c.rid_from == "whole" else train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
         return dict(s, labels=l, valid_labels=lv, rid=r.state_dict(),
                     rid_valid_accuracy=float((rid_choose(r, rid_input(r, Vv, off)) == lv).mean()) if len(lv) else float("nan"))
-    return cached(cache, key + ("rid", c.whole_margin, c.rid_epochs, c.rid_from), rid)
+    return cached(cache, stage_key("frozen-rid", c, _STAGE_KEYS["rid"], fp), rid)
 
 # %% ../nbs/20_frozen.ipynb #803704ef
 @patch
@@ -374,7 +380,7 @@ def _cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
 def _cmle_stage(self:FrozenCMG, T, cache):
     "CMLE's LLE weights (N, N) of the training captions (`cmle_weights`, cached)."
     c = self.config
-    return cached(cache, ("frozen-cmle", fingerprint(T), c.n_text_clusters, c.lle_neighbors, c.lle_reg, c.seed), lambda: cmle_weights(T, c)[1])
+    return cached(cache, stage_key("frozen-cmle", c, _STAGE_KEYS["cmle"], fingerprint(T)), lambda: cmle_weights(T, c)[1])
 
 # %% ../nbs/20_frozen.ipynb #9041b0ce
 @patch

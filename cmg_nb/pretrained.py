@@ -13,7 +13,7 @@ from .core import CMGConfig, get_device
 from .backbones import image_backbone
 from .scoring import MahalanobisScorer
 from .detector import Detector, register, timed_fit
-from .stages import fingerprint, cached
+from .stages import fingerprint, cached, stage_key
 from .inputs import normal_valid, as_image_tensor
 from .pipeline import CMG
 
@@ -67,7 +67,7 @@ def fit(self:PretrainedMahalanobis, train, # normal training images (CaptionedIm
     if valid is None: train, valid = normal_valid(train, valid, cfg.val_frac, cfg.seed, captions=None)   # plain images will do
     x = as_image_tensor(train, cfg.image_size, "train")
     if len(x) < 2 * cfg.n_score_clusters: raise ValueError(f"too little data: {len(x)} training images")
-    key = ("pretrained-features", self.backbone, cfg.image_size, fingerprint(x))
+    key = stage_key("pretrained-features", dict(backbone=self.backbone, image_size=cfg.image_size), ("backbone", "image_size"), fingerprint(x))
     F = cached(stage_cache, key, lambda: self._embed(x, progress))
     self.scorer_ = MahalanobisScorer(n_clusters=cfg.n_score_clusters, seed=cfg.seed).fit(F)
     self._set_offset(self.scorer_.score(self.features(valid)), cfg.target_fpr)

@@ -5,6 +5,7 @@
 # %% ../nbs/09b_stages.ipynb #20adf873
 from __future__ import annotations
 import json, hashlib, contextlib, time
+from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from .data import CaptionedImages
 from .io import atomic_torch_save, atomic_write_json
 
 # %% auto #0
-__all__ = ['fingerprint', 'cached', 'Stages', 'stage_log']
+__all__ = ['fingerprint', 'stage_key', 'cached', 'Stages', 'stage_log']
 
 # %% ../nbs/09b_stages.ipynb #c7423d93
 def _fp_bytes(a)->bytes:
@@ -29,6 +30,16 @@ def fingerprint(*parts)->str:
     h = hashlib.sha256()
     for a in parts: b = _fp_bytes(a); h.update(len(b).to_bytes(8, "little")); h.update(b)
     return h.hexdigest()[:16]
+
+# %% ../nbs/09b_stages.ipynb #cc067bf9
+def stage_key(stage:str, # the stage's name, e.g. "cmer" or "frozen-e1"
+              settings, # the detector's settings: a dataclass (`CMGConfig`, `FrozenConfig`) or a dict
+              names, # the settings the stage's result depends on
+              data:str, # `fingerprint` of everything the stage reads
+             )->tuple:
+    "The key of a stage's result in a stage cache: (stage, data fingerprint, the JSON of each setting in `names`)."
+    s = settings if isinstance(settings, dict) else asdict(settings)
+    return (stage, data) + tuple(json.dumps(s.get(k), sort_keys=True) for k in names)
 
 # %% ../nbs/09b_stages.ipynb #577e3706
 def cached(cache:dict|None, # results shared between detectors; None: no sharing, always compute
@@ -70,8 +81,7 @@ def _check_dir(self:Stages):
 @patch
 def key(self:Stages, stage:str)->tuple:
     "The cache key of `stage`: its name, the data fingerprint, and the settings it reads."
-    names = self.stage_keys.get(stage, tuple(self.settings))
-    return (stage, self.data_key) + tuple(json.dumps(self.settings.get(k), sort_keys=True) for k in names)
+    return stage_key(stage, self.settings, self.stage_keys.get(stage, tuple(self.settings)), self.data_key)
 
 # %% ../nbs/09b_stages.ipynb #7e9eceea
 @patch

@@ -16,7 +16,7 @@ from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model, embed_images, embed_texts
 from .detector import Detector, register, timed_fit
 from .scoring import make_scorer, scorer_from_state
-from .stages import fingerprint, cached
+from .stages import fingerprint, cached, stage_key
 from .inputs import normal_valid, as_image_tensor
 
 # %% auto #0
@@ -70,8 +70,8 @@ def _train_matching(self:ZeroShotDetector, x, T, xv, Tv, # training and validati
                     stage_cache:dict|None=None, progress:bool=True, extra_cbs:list|None=None)->MatchingModel:
     "E1 trained on the training pairs (early stopping on the validation pairs), or the one in `stage_cache` for the same data and settings."
     cfg = self.config
-    key = ("zero-shot-matching", fingerprint(x[:, :, ::4, ::4], T),
-           *(getattr(cfg, k) for k in ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed")))
+    key = stage_key("zero-shot-matching", cfg, ("text_encoder", "image_size", "backbone", "feat_dim", "tau", "match_epochs", "batch_size", "lr", "seed"),
+                    fingerprint(x[:, :, ::4, ::4], T))
     def train(): set_seed(cfg.seed); return train_matching_model(x, T, cfg, valid=(xv, Tv), progress=progress, extra_cbs=extra_cbs).cpu().eval()
     return cached(stage_cache, key, train)
 
