@@ -5,7 +5,6 @@
 # %% ../nbs/09b_stages.ipynb #20adf873
 from __future__ import annotations
 import json, hashlib, contextlib, time
-from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -38,8 +37,8 @@ def stage_key(stage:str, # the stage's name, e.g. "cmer" or "frozen-e1"
               data:str, # `fingerprint` of everything the stage reads
              )->tuple:
     "The key of a stage's result in a stage cache: (stage, data fingerprint, the JSON of each setting in `names`)."
-    s = settings if isinstance(settings, dict) else asdict(settings)
-    return (stage, data) + tuple(json.dumps(s.get(k), sort_keys=True) for k in names)
+    get = settings.get if isinstance(settings, dict) else (lambda k: getattr(settings, k, None))   # only the settings named are read
+    return (stage, data) + tuple(json.dumps(get(k), sort_keys=True) for k in names)
 
 # %% ../nbs/09b_stages.ipynb #577e3706
 def cached(cache:dict|None, # results shared between detectors; None: no sharing, always compute
