@@ -171,3 +171,17 @@ def test_whole_margin_reaches_the_labels_and_the_saved_model(split, tmp_path):
     st = plain.state_dict(); cfg = json.loads(st["config"]); cfg.pop("whole_margin"); st["config"] = json.dumps(cfg)
     assert FrozenCMG.from_state_dict(st).config.whole_margin == 0.0
     with pytest.raises(ValueError, match="whole_margin must be a finite number >= 0"): FrozenCMG(SMALL, whole_margin=-0.1)
+
+def test_files_from_before_rid_from_load_as_view_rids(split, tmp_path):
+    "Model files saved before `rid_from` existed hold a view RID; with the default now 'whole', they must still load as view RIDs and score alike."
+    import torch
+    from cmg_nb.detector import settings_sha
+    from cmg_nb.frozen import ViewRID, WholeRID
+    det = frozen_method("ssd+cmer-frozen", SMALL, seed=0, rid_from="views", **FAST).fit(split.train, split.valid, progress=False)
+    f = det.save(tmp_path / "old.cmg"); st = torch.load(f, weights_only=True)
+    cfg = json.loads(st["config"]); cfg.pop("rid_from"); st["config"] = json.dumps(cfg)
+    st["settings_sha"] = settings_sha(st); torch.save(st, f)                                    # as an older cmg_nb wrote it
+    old = Detector.load(f)
+    assert old.config.rid_from == "views" and type(old.rid_) is ViewRID and FrozenCMG(SMALL).config.rid_from == "whole"
+    np.testing.assert_array_equal(old.anomaly_score(split.test), det.anomaly_score(split.test))
+    assert type(frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False).rid_) is WholeRID
