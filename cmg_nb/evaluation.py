@@ -25,7 +25,9 @@ __all__ = ['METHOD_MODULES', 'DEMO_CONFIG', 'CPU_DEMO_METHODS', 'GPU_DEMO_METHOD
            'margin_line', 'verdict', 'method_settings_table']
 
 # %% ../nbs/11_evaluation.ipynb #0a9daf7a
-METHOD_MODULES = ("cmg_nb.baselines", "cmg_nb.pretrained", "cmg_nb.zeroshot", "cmg_nb.frozen")   # they register their detectors (`pipeline`, imported here, registers the paper's four)
+METHOD_MODULES = ("cmg_nb.baselines", "cmg_nb.pretrained", "cmg_nb.zeroshot", "cmg_nb.frozen")   # they register their detectors
+
+for _m in METHODS: register(_m, partial(CMG.for_method, _m))   # the paper's four: switches of one `CMG`
 
 def _register_all():
     "Import the method modules (each registers its detectors on import); cheap after the first call."

@@ -10,7 +10,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from fastcore.basics import patch
-from functools import partial
 from .io import bar, interactive
 from .core import CMGConfig, set_seed, get_device, METHODS
 from .data import CaptionedImages
@@ -24,7 +23,7 @@ from .ssd import AnomalyEncoder, train_encoder, extract_features
 from .scoring import MahalanobisScorer
 from fastai.torch_core import rank_distrib
 from .stages import stage_log, fingerprint, Stages
-from .detector import settings_sha, Detector, NotFittedError, DETECTOR_FORMAT, timed_fit, register, registered
+from .detector import settings_sha, Detector, NotFittedError, DETECTOR_FORMAT, timed_fit
 from .scoring import make_scorer, scorer_from_state
 from .inputs import normal_valid, as_image_tensor, ImageChunks
 from .io import atomic_torch_save
@@ -53,9 +52,6 @@ class CMG(Detector):
 
     def check_fitted(self):
         if self.scorer_ is None: raise NotFittedError("this CMG detector is not fitted yet: call fit() or CMG.load()")
-
-# %% ../nbs/10_pipeline.ipynb #acfa4ec8
-for _m in METHODS: register(_m, partial(CMG.for_method, _m))   # the paper's four: switches of this one `CMG`
 
 # %% ../nbs/10_pipeline.ipynb #c8670e72
 _STAGE_KEYS = {  # the settings each stage's output depends on
