@@ -1,0 +1,84 @@
+"""A RID with no training of its own (issue 22's localisation): at test time there is no caption, but there are the
+normal training captions. Choose each test image's view by Eq. 2 against them: a view's score is E1's best cosine
+with any distinct normal training caption, and the whole image wins unless a view beats it by `whole_margin`.
+
+The rule, fixed before any result was seen:
+- tasks: the six development tasks of `bench/cmer_margin.py` (scenes-dev, dev-recreation, dev-signs, comp-recreation,
+  comp-signs, comp-shapes); split seed 0, fit seed 0;
+- the fit: `ssd+cmer-frozen` at the family's defaults (whole-image RID, whole_margin 0.5, 18 candidates). E1 is
+  retrained with the same settings and checked to give the fit's CMER scores;
+- arms, each measured on the test images: the default whole-image RID; the caption bank (above); the object masks
+  only measure (object kept, box IoU, whole image chosen), against a random view and the best view;
+- AUROC of each arm with the same trained head, the kNN bank rebuilt from the training images' views that the arm
+  chooses (the caption bank chooses the training images' views the same way as the test images');
+- the verdict: the caption bank becomes the default if, on the mean over the six tasks, its box IoU is at least the
+  whole-image RID's + 0.02 and its AUROC at least the whole-image RID's + 0.5 points. It must gain AUROC, not only
+  hold it, because it encodes every candidate view at test time (18 backbone passes an image, against about 1).
+  The benchmark re-runs (Open Clip Art, composite set, demo) then report the default; they do not choose it.
+
+    python bench/rid_caption_bank.py
+
+Writes `nbs/results/rid_caption_bank.json`.
+"""
+import json, time, datetime, warnings, sys
+from pathlib import Path
+warnings.filterwarnings("ignore")
+import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from cmer_margin import splits
+
+OUT = Path(__file__).resolve().parents[1] / "nbs" / "results" / "rid_caption_bank.json"
+
+def bank_choice(m, V, bank, whole, margin):
+    "Eq. 2 against the caption bank: each view's best cosine with any bank caption, the whole image favoured by `margin`."
+    import torch
+    from cmg_nb.masking import cmer_choice
+    with torch.no_grad():
+        zb = m.encode_text(torch.as_tensor(np.asarray(bank, np.float32)))
+        S = np.concatenate([torch.einsum("ncd,bd->ncb", m.encode_image(torch.as_tensor(np.asarray(V[i:i + 256], np.float32))), zb).amax(-1).numpy()
+                            for i in range(0, len(V), 256)])
+    return cmer_choice(S, whole, margin)
+
+def main():
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.frozen import frozen_method, score_features, rid_choose, train_projector, view_scores
+    from cmg_nb.scoring import KNNScorer
+    from cmg_nb.masking import localisation_report
+    from cmg_nb.evaluation import evaluate
+    from cmg_nb.io import atomic_write_text
+    t0, per = time.time(), {}
+    for task, sp in splits():
+        cache = {}
+        det = frozen_method("ssd+cmer-frozen", CMGConfig(), seed=0).fit(sp.train, sp.valid, stage_cache=cache, progress=False)
+        c, cands, S = det.config, det.candidates(), det.config.image_size
+        whole = (cands.kind == "whole").to_numpy()
+        V, Vv, Vt = (det._view_features(d.to_array(S), cache) for d in (sp.train, sp.valid, sp.test))
+        T, Tv = det._text_stage(sp.train, sp.valid, cache)
+        m = train_projector(V, T, Vv, Tv, c)
+        np.testing.assert_allclose(view_scores(m, V, T), det.cmer_scores_, atol=1e-5)      # the fit's E1
+        bank = np.unique(np.asarray(T, np.float32), axis=0)
+        r = {}
+        for name, choose in (("whole-image RID", lambda A: rid_choose(det.rid_, A[:, 0])), ("caption bank", lambda A: bank_choice(m, A, bank, whole, c.whole_margin))):
+            ch, cht = choose(V), choose(Vt)
+            kb = KNNScorer(c.k).fit(score_features(V[np.arange(len(V)), ch], det.head_))
+            s = kb.score(score_features(Vt[np.arange(len(Vt)), cht], det.head_))
+            if name == "whole-image RID": np.testing.assert_allclose(s, det.anomaly_score(sp.test), rtol=1e-4, atol=1e-6)   # the detector's own path
+            loc = localisation_report(cht, cands, sp.test.masks_array(S))
+            r[name] = dict(auroc=float(evaluate(s, sp.test_labels)["auroc"]), train_agrees_with_cmer=float((ch == det.cmer_labels_).mean()),
+                           **{k: round(float(v), 4) for k, v in loc.loc["chosen"].items()})
+        r["random"] = {k: round(float(v), 4) for k, v in loc.loc["random"].items()}
+        r["best candidate"] = {k: round(float(v), 4) for k, v in loc.loc["best candidate"].items()}
+        r["bank_size"] = int(len(bank))
+        per[task] = r
+        print(task, {k: (v.get("box_iou"), v.get("object_kept"), v.get("auroc")) for k, v in r.items() if isinstance(v, dict)}, f"{time.time() - t0:.0f}s", flush=True)
+    arms = ("whole-image RID", "caption bank")
+    mean = {a: {k: float(np.mean([per[t][a][k] for t in per])) for k in ("box_iou", "object_kept", "kept_80", "whole_chosen", "auroc", "train_agrees_with_cmer")} for a in arms}
+    ok = mean[arms[1]]["box_iou"] >= mean[arms[0]]["box_iou"] + 0.02 and mean[arms[1]]["auroc"] >= mean[arms[0]]["auroc"] + 0.005
+    res = dict(date=datetime.date.today().isoformat(), rule=__doc__.split("The rule, fixed before any result was seen:")[1].split("    python")[0].strip(),
+               tasks=list(per), mean=mean, caption_bank_becomes_default=bool(ok), per_task=per, seconds=round(time.time() - t0, 1))
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(OUT, json.dumps(res, indent=1))
+    print(json.dumps(mean, indent=1), "\ncaption bank becomes the default:", ok)
+
+if __name__ == "__main__":
+    main()
