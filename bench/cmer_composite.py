@@ -63,7 +63,7 @@ def main():
                chance_aupr=float(np.mean(list(chance.values()))), chance_aupr_per_task=chance, best_caption_free=best_free, cmg_minus_best_free=dict(auroc=margin, paired_ci95=ci, n_pairs=int(len(pair))),
                target=dict(rule="cmg-frozen >= best caption-free + 5 AUROC points (mean over tasks x seeds)", met=bool(margin >= 0.05)),
                localisation=loc, runs=rows, seconds=round(time.time() - t0, 1),
-               **(dict(rerun=dict(methods=a.rerun, kept_from=dict(date=old.get("rerun", {}).get("kept_from", {}).get("date") or old["date"], seconds=old["seconds"]))) if a.rerun else {}))
+               **(dict(rerun=dict(methods=a.rerun, kept_from=old.get("rerun", {}).get("kept_from") or dict(date=old["date"], seconds=old["seconds"]))) if a.rerun else {}))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(OUT, json.dumps(res, indent=1))
     print(json.dumps({k: res[k] for k in ("best_caption_free", "cmg_minus_best_free", "target", "seconds")}, indent=1))

@@ -681,8 +681,12 @@ def main(argv:list[str]|None=None)->int:
 def _run(args)->int:
     try:
         if args.cmd == "tour": tour(args.out, args.data, args.fmt, args.n, args.seed); return 0
-        return dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo, export=cmd_export)[args.cmd](args)
+        rc = dict(fit=cmd_fit, score=cmd_score, evaluate=cmd_evaluate, demo=cmd_demo, export=cmd_export)[args.cmd](args)
+        d = sys.modules.get("torch.distributed")                  # under torchrun: the processes leave together
+        if d is not None and d.is_available() and d.is_initialized(): from cmg_nb.training import close_distributed; close_distributed()
+        return rc
     except _user_errors() as e:
         print(f"cmg: error: {_error_line(e)}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print("cmg: interrupted", file=sys.stderr); return 130
+

@@ -17,7 +17,7 @@ from .backbones import image_backbone, projection_head
 from .pipeline import caption_embeddings
 from .contrastive import contrastive_loss_from_sims
 import pandas as pd
-from .masking import matching_scores, cmer_candidates, candidate_view, candidate_views, localisation_report, cmer_choice, CANDIDATE_SETS
+from .masking import cmer_candidates, candidate_view, candidate_views, localisation_report, cmer_choice
 from .rid import rid_loss, score_mlp
 from .cmle import cmle_weights, FeatureBank
 from .ssd import nt_xent_loss
@@ -33,8 +33,8 @@ from functools import partial
 # %% auto #0
 __all__ = ['ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen', 'pretrained_knn', 'pretrained_maha',
            'frozen_backbone', 'encode', 'cached_features', 'MatchingProjector', 'view_similarities', 'train_projector',
-           'cmer_labels', 'view_scores', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose', 'WholeRID',
-           'rid_input', 'train_whole_rid', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method',
+           'view_scores', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose', 'WholeRID', 'rid_input',
+           'train_whole_rid', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method',
            'FrozenScoringGraph']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
@@ -134,17 +134,6 @@ def train_projector(Fx, # image features (N, D), or each image's view features (
     m = MatchingProjector(Fx.shape[-1], T.shape[1])
     loss = lambda t, v: contrastive_loss_from_sims(view_similarities(m, t, v), cfg.tau)
     return _fit_best(m, lambda b: loss(T[b], Fx[b]), lambda: loss(Tv, Fv), len(Fx), cfg.match_epochs, cfg, last_single=False)
-
-# %% ../nbs/20_frozen.ipynb #34733b8c
-@torch.no_grad()
-def cmer_labels(m:MatchingProjector, # trained E1
-                FM:np.ndarray, # features of the M masked copies (N, M, D)
-                T:np.ndarray, # caption embeddings (N, d)
-               )->np.ndarray:
-    "Eq. 2 on cached features: the masked copy (N,) that best matches each image's caption."
-    zi = m.encode_image(torch.as_tensor(FM, dtype=torch.float32))
-    zt = m.encode_text(torch.as_tensor(np.asarray(T, np.float32)))
-    return matching_scores(zt, zi).argmax(1).numpy().astype(np.int64)
 
 # %% ../nbs/20_frozen.ipynb #ca774e2e
 @torch.no_grad()
@@ -559,7 +548,6 @@ def frozen_method(name:str, # a key of `FROZEN_METHODS`
     return FrozenCMG(config, seed=seed, **{**FROZEN_METHODS[name], **kwargs})
 
 # one factory per method, `factory(config, seed=seed)`, each registered under its name (09a_detector's registry)
-from functools import partial
 ssd_frozen, ssd_cmer_frozen, ssd_cmle_frozen, cmg_frozen, pretrained_knn, pretrained_maha = (partial(frozen_method, n) for n in FROZEN_METHODS)
 for _n, _f in zip(FROZEN_METHODS, (ssd_frozen, ssd_cmer_frozen, ssd_cmle_frozen, cmg_frozen, pretrained_knn, pretrained_maha)): register(_n, _f)
 

@@ -19,7 +19,7 @@ from fastai.callback.schedule import fit_one_cycle  # patches Learner.fit_one_cy
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 # %% auto #0
-__all__ = ['init_distributed', 'gather_batch', 'local_rows', 'shard_range', 'all_gather_rows', 'sharded_map',
+__all__ = ['init_distributed', 'close_distributed', 'gather_batch', 'local_rows', 'shard_range', 'all_gather_rows', 'sharded_map',
            'DataParallelTrainer', 'scratch_dir', 'drop_scratch', 'make_opt_func', 'fit_learner']
 
 # %% ../nbs/02a_training.ipynb #12be4b5a
@@ -35,6 +35,13 @@ def init_distributed()->bool:
 
 # %% ../nbs/02a_training.ipynb #8e85f0d4
 def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+# %% ../nbs/02a_training.ipynb #c8c8d6f6
+def close_distributed()->bool:
+    "Wait for the other processes, then close the process group (True); False when there is none."
+    if not (dist.is_available() and dist.is_initialized()): return False
+    dist.barrier(); dist.destroy_process_group()
+    return True
 
 # %% ../nbs/02a_training.ipynb #39b7fb41
 class _GatherWithGrad(torch.autograd.Function):

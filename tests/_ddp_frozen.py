@@ -40,5 +40,5 @@ if __name__ == "__main__":
         counts = [None] * dist.get_world_size(); dist.all_gather_object(counts, res["encoded"])
     if int(os.environ.get("RANK", 0)) == 0:
         np.savez(path, seconds=time.time() - t, world=int(os.environ.get("WORLD_SIZE", 1)), encoded_per_rank=np.array(counts), **res)
-    if dist.is_initialized():                                # leave together and close the group: a process that exits with gloo's
-        dist.barrier(); dist.destroy_process_group()         # threads alive can abort ("terminate called without an active exception")
+    from cmg_nb.training import close_distributed
+    close_distributed()                                      # leave together: a process that exits with gloo's threads alive can abort

@@ -169,13 +169,14 @@ class ColourShares:
 
 def _labels(x, caption):
     from cmg_nb.masking import cmer_candidates, candidate_views
-    from cmg_nb.frozen import cmer_labels
+    from cmg_nb.masking import cmer_choice
+    from cmg_nb.frozen import view_scores
     cands = cmer_candidates("windows", 4, 3)
     m = ColourShares()
     views = torch.stack([m.encode_image(v) for v in candidate_views(x, cands)])      # (N, C, 5): the "features" are the shares
-    class Identity:
-        encode_image = encode_text = staticmethod(lambda t: torch.as_tensor(t))
-    return cmer_labels(Identity(), views.numpy(), np.asarray(caption, np.float32)), cands
+    class Unit:                                                                        # E1 as the unit vector of its input: cosines
+        encode_image = encode_text = staticmethod(lambda t: torch.nn.functional.normalize(torch.as_tensor(t), dim=-1))
+    return cmer_choice(view_scores(Unit(), views.numpy(), np.asarray(caption, np.float32))), cands
 
 def test_whole_image_wins_when_every_window_cuts_the_object():
     "Four coloured quadrants, a caption naming all four equally: every mask and every window cuts the object, so CMER keeps the whole image."
