@@ -34,8 +34,8 @@ from functools import partial
 __all__ = ['ssd_frozen', 'ssd_cmer_frozen', 'ssd_cmle_frozen', 'cmg_frozen', 'pretrained_knn', 'pretrained_maha',
            'frozen_backbone', 'encode', 'cached_features', 'MatchingProjector', 'view_similarities', 'train_projector',
            'view_scores', 'e1_retrieval', 'ViewRID', 'train_view_rid', 'rid_choose', 'WholeRID', 'rid_input',
-           'train_whole_rid', 'AnomalyHead', 'train_head', 'score_features', 'FrozenCMG', 'frozen_method',
-           'FrozenScoringGraph']
+           'train_whole_rid', 'CaptionRID', 'caption_rid', 'rid_from_state', 'AnomalyHead', 'train_head',
+           'score_features', 'FrozenCMG', 'frozen_method', 'FrozenScoringGraph']
 
 # %% ../nbs/20_frozen.ipynb #99d3cc16
 def frozen_backbone(name:str="mobilenet_v2_imagenet", # a pretrained `image_backbone` name
@@ -197,7 +197,7 @@ class WholeRID(nn.Module):
 
 # %% ../nbs/20_frozen.ipynb #e5a1b003
 def rid_input(rid:nn.Module, V, off:int=0):
-    "What `rid` reads of views (N, 1 + C', D): the whole image's features (N, D) for a `WholeRID`, the candidates' (N, C, D) for a `ViewRID`."
+    "What `rid` reads of views (N, 1 + C', D): the whole image's features (N, D) for a `WholeRID`, the candidates' (N, C, D) for the others."
     return V[:, 0] if isinstance(rid, WholeRID) else V[:, off:]
 
 # %% ../nbs/20_frozen.ipynb #e5a1b004
@@ -210,6 +210,42 @@ def train_whole_rid(F0, labels, # whole-image features (N, D) of the training im
     y, yv = (torch.as_tensor(np.asarray(a, np.int64)) for a in (labels, vlabels))
     rid = WholeRID(X.shape[-1], n_views)
     return _fit_best(rid, lambda b: rid_loss(rid(X[b]), y[b]), lambda: rid_loss(rid(Xv), yv), len(X), cfg.rid_epochs, cfg)
+
+# %% ../nbs/20_frozen.ipynb #52022e5d
+class CaptionRID(nn.Module):
+    "The RID as E1 against the normal training captions: each candidate's best cosine with any of them, plus a bonus on the whole image."
+    def __init__(self, image:nn.Module, # E1's image side (features -> common space)
+                 bank:torch.Tensor, # (B, dim) E1's normalised embeddings of the distinct training captions
+                 bonus:torch.Tensor, # (C,) added to each candidate's score: `whole_margin` on the whole image, 0 elsewhere
+                ):
+        super().__init__()
+        self.image = image; self.register_buffer("bank", bank); self.register_buffer("bonus", bonus)
+        self.n_views = len(bonus)
+    def forward(self, f:torch.Tensor)->torch.Tensor:
+        "(B, C, D) features of each image's candidate views -> (B, C) scores."
+        return (F.normalize(self.image(f), dim=-1) @ self.bank.T).amax(-1) + self.bonus
+
+# %% ../nbs/20_frozen.ipynb #0bd6ba30
+@torch.no_grad()
+def caption_rid(m:MatchingProjector, # trained E1
+                T, # caption embeddings (N, d) of the normal training items (each distinct caption is kept once)
+                whole, # boolean (C,): the whole-image candidate
+                margin:float=0., # Eq. 2's whole-image margin (`whole_margin`)
+               )->CaptionRID:
+    "A `CaptionRID` from E1 and the training captions; its choice is `cmer_choice` with each view's best caption."
+    bank = m.encode_text(torch.as_tensor(np.unique(np.asarray(T, np.float32), axis=0)))
+    return CaptionRID(copy.deepcopy(m.image), bank, torch.as_tensor(margin * np.asarray(whole, np.float32))).eval()
+
+# %% ../nbs/20_frozen.ipynb #2930c8dc
+def rid_from_state(rid_from:str, # "whole", "views" or "captions" (`FrozenConfig.rid_from`)
+                   st:dict)->nn.Module:
+    "The RID of `rid_from` rebuilt from its state dict (sizes read from the weights), in eval mode."
+    if rid_from == "captions":
+        w = st["image.0.weight"]
+        r = CaptionRID(projection_head(w.shape[1], st["image.2.weight"].shape[0], w.shape[0]), st["bank"], st["bonus"])
+    else: r = (WholeRID if rid_from == "whole" else ViewRID)(int(st["head.0.weight"].shape[1]), int(st["prior"].shape[0]))
+    r.load_state_dict(st)
+    return r.eval()
 
 # %% ../nbs/20_frozen.ipynb #dc7243ea
 class AnomalyHead(nn.Module):
@@ -341,13 +377,15 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
     off = int(c.candidates == "masks")                  # "masks": view 0 is the whole image, not a candidate
     def e1():
         m = train_projector(V[:, 0] if off else V, T, Vv[:, 0] if off else Vv, Tv, c)     # the paper: E1 on whole images
-        return dict(scores=view_scores(m, V[:, off:], T), valid_scores=view_scores(m, Vv[:, off:], Tv), retrieval=e1_retrieval(m, Vv[:, 0], Tv))
+        return dict(scores=view_scores(m, V[:, off:], T), valid_scores=view_scores(m, Vv[:, off:], Tv), retrieval=e1_retrieval(m, Vv[:, 0], Tv), e1=m)
     fp = fingerprint(V, T, Vv, Tv)
     s = cached(cache, stage_key("frozen-e1", c, _STAGE_KEYS["e1"], fp), e1)
     whole = (self.candidates().kind == "whole").to_numpy()
     def rid():
         l, lv = cmer_choice(s["scores"], whole, c.whole_margin), cmer_choice(s["valid_scores"], whole, c.whole_margin)
-        r = train_whole_rid(V[:, 0], l, Vv[:, 0], lv, V.shape[1] - off, c) if c.rid_from == "whole" else train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
+        if c.rid_from == "captions": r = caption_rid(s["e1"], T, whole, c.whole_margin)              # E1 itself, against the training captions
+        elif c.rid_from == "whole": r = train_whole_rid(V[:, 0], l, Vv[:, 0], lv, V.shape[1] - off, c)
+        else: r = train_view_rid(V[:, off:], l, Vv[:, off:], lv, c)
         return dict(s, labels=l, valid_labels=lv, rid=r.state_dict(),
                     rid_valid_accuracy=float((rid_choose(r, rid_input(r, Vv, off)) == lv).mean()) if len(lv) else float("nan"))
     return cached(cache, stage_key("frozen-rid", c, _STAGE_KEYS["rid"], fp), rid)
@@ -358,7 +396,7 @@ def _cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
     "CMER (`_cmer`, cached) on the detector: sets `rid_`, `cmer_labels_`, `cmer_scores_` and their figures in `info_`; returns each training image's chosen view (N,)."
     c, off = self.config, int(self.config.candidates == "masks")
     cm, n = self._cmer(V, Vv, T, Tv, cache), V.shape[1] - off
-    self.rid_ = (WholeRID if c.rid_from == "whole" else ViewRID)(V.shape[-1], n); self.rid_.load_state_dict(cm["rid"]); self.rid_.eval()
+    self.rid_ = rid_from_state(c.rid_from, cm["rid"])
     self.cmer_labels_, self.cmer_scores_, r = cm["labels"], cm["scores"], cm["retrieval"]
     self.info_.update(rid_valid_accuracy=float(cm["rid_valid_accuracy"]), chance=1 / n, n_candidates=int(n), e1_R1=r["R@1"], e1_R5=r["R@5"],
                       e1_chance_R1=r["chance_R@1"], cmer_whole_rate=float((self.candidates().kind.to_numpy()[cm["labels"]] == "whole").mean()))
@@ -532,7 +570,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     if "head" in st:
         self.head_ = AnomalyHead(int(st["head"]["net.0.weight"].shape[1]), c.head_dim, c.hidden); self.head_.load_state_dict(st["head"]); self.head_.eval()
     if "rid" in st:
-        self.rid_ = (WholeRID if c.rid_from == "whole" else ViewRID)(int(st["rid"]["head.0.weight"].shape[1]), int(st["rid"]["prior"].shape[0])); self.rid_.load_state_dict(st["rid"]); self.rid_.eval()
+        self.rid_ = rid_from_state(c.rid_from, st["rid"])
     self.scorers_ = dict(knn=KNNScorer.from_state(st["knn"]), maha=MahalanobisScorer.from_state({k: v.numpy() for k, v in st["maha"].items()}))
     self.offsets_, self.info_ = json.loads(st["offsets"]), json.loads(st["info"])
     self.valid_scores_ = {k: v.numpy() for k, v in st.get("valid_scores", {}).items()}

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from .core import CMGConfig
 
 # %% auto #0
-__all__ = ['FROZEN_BACKBONES', 'CANDIDATE_SETS', 'FROZEN_METHODS', 'FrozenConfig']
+__all__ = ['FROZEN_BACKBONES', 'CANDIDATE_SETS', 'RID_SOURCES', 'FROZEN_METHODS', 'FrozenConfig']
 
 # %% ../nbs/00b_settings.ipynb #ac1b6207
 FROZEN_BACKBONES = ("mobilenet_v2_imagenet",)
 CANDIDATE_SETS = ("windows", "masks")
+RID_SOURCES = ("whole", "views", "captions")   # what the RID reads (`rid_from`)
 FROZEN_METHODS = {
     "ssd-frozen": dict(cmer=False, cmle=False), "ssd+cmer-frozen": dict(cmer=True, cmle=False),
     "ssd+cmle-frozen": dict(cmer=False, cmle=True), "cmg-frozen": dict(cmer=True, cmle=True),
@@ -33,7 +34,7 @@ class FrozenConfig:
     candidates:str = "windows"   # CMER's candidate views: "windows" (whole image + M masks + windows to keep; 05_masking) or "masks" (the paper's)
     window_grid:int = 3          # windows to keep: the s x s squares of cells of this grid, s < window_grid
     whole_margin:float = 0.5     # Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
-    rid_from:str = "whole"       # the RID reads only the whole image ("whole", as the paper's RID: scoring encodes the whole image and the chosen view) or every candidate view ("views")
+    rid_from:str = "whole"       # the RID reads only the whole image ("whole", as the paper's RID: scoring encodes the whole image and the chosen view), every candidate view ("views"), or is E1 against the training captions ("captions"; no training, every view encoded)
     mask_mode:str = "hard"       # how a mask candidate masks: "hard" sets the region to 0, "soft" multiplies it by soft_scale
     soft_scale:float = 0.1       # the small constant of the soft mask
     text_encoder:str = "minilm"  # caption encoder: "minilm" (shipped weights), "tfidf" (weight-free) or a HF model path
@@ -71,7 +72,7 @@ class FrozenConfig:
         if self.k < 1: raise ValueError(f"k must be >= 1, got {self.k}")
         if self.candidates not in CANDIDATE_SETS: raise ValueError(f"candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.candidates!r}")
         if not (isinstance(self.whole_margin, (int, float)) and 0 <= self.whole_margin < float("inf")): raise ValueError(f"whole_margin must be a finite number >= 0, got {self.whole_margin!r}")
-        if self.rid_from not in ("views", "whole"): raise ValueError(f"rid_from must be 'views' or 'whole', got {self.rid_from!r}")
+        if self.rid_from not in RID_SOURCES: raise ValueError(f"rid_from must be one of {', '.join(RID_SOURCES)}, got {self.rid_from!r}")
         if not isinstance(self.window_grid, int) or not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
         return self
 

@@ -185,3 +185,26 @@ def test_files_from_before_rid_from_load_as_view_rids(split, tmp_path):
     assert old.config.rid_from == "views" and type(old.rid_) is ViewRID and FrozenCMG(SMALL).config.rid_from == "whole"
     np.testing.assert_array_equal(old.anomaly_score(split.test), det.anomaly_score(split.test))
     assert type(frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False).rid_) is WholeRID
+
+def test_caption_rid_chooses_by_the_training_captions_and_survives_save_load_and_onnx(split, tmp_path):
+    "issue 22: `rid_from='captions'`: the choice is Eq. 2 (with the margin) of each view's best cosine with a distinct training caption; save -> load and ONNX give the same scores and choices."
+    import torch, torch.nn.functional as F
+    ort = pytest.importorskip("onnxruntime")
+    from cmg_nb.frozen import CaptionRID
+    from cmg_nb.masking import cmer_choice
+    from cmg_nb.export import export_onnx
+    det = frozen_method("ssd+cmer-frozen", SMALL, seed=0, rid_from="captions", whole_margin=0.02, **FAST).fit(split.train, split.valid, progress=False)
+    assert type(det.rid_) is CaptionRID and len(det.rid_.bank) == len(set(map(tuple, split.train.captions)))   # each distinct caption once
+    V = det._view_features(split.test.to_array(det.config.image_size))
+    with torch.no_grad(): z = F.normalize(det.rid_.image(torch.as_tensor(V)), dim=-1).numpy()
+    best = np.einsum("ncd,bd->ncb", z, det.rid_.bank.numpy()).max(-1)                               # numpy: each view's best caption
+    whole = (det.candidates().kind == "whole").to_numpy()
+    np.testing.assert_array_equal(det.choices(split.test), cmer_choice(best, whole, 0.02))
+    back = Detector.load(det.save(tmp_path / "m.cmg"))
+    assert type(back.rid_) is CaptionRID and back.config.rid_from == "captions"
+    np.testing.assert_array_equal(back.anomaly_score(split.test), det.anomaly_score(split.test))
+    x = split.test.to_array(det.config.image_size)[:8]
+    got, choice = ort.InferenceSession(str(export_onnx(det, tmp_path / "m.onnx"))).run(None, {"images": x})
+    np.testing.assert_allclose(got, det.anomaly_score(x), rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(choice, det.choices(x))
+    with pytest.raises(ValueError, match="rid_from must be one of whole, views, captions"): FrozenCMG(SMALL, rid_from="caption")
