@@ -90,12 +90,20 @@ def timed_fit(fit):
         return out
     return _fit
 
-# %% ../nbs/09a_detector.ipynb #7eb4a0ca
+# %% ../nbs/09a_detector.ipynb #e16b5243
+MIN_VALID = 20   # fewer normal validation images than this: the threshold is a rough guess, and `fit` warns
+
 @patch
-def score_samples(self:Detector, images, on_error:str="raise", # "skip": an unreadable file scores NaN, with a warning naming it
-                 )->np.ndarray:
-    "scikit-learn's convention: higher = more normal (the negative of `anomaly_score`)."
-    return -self._scores(images, on_error)
+def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validation images
+                target_fpr:float=0.05, # the share of normal validation images to flag
+               ):
+    "Set `offset_` so that `predict` flags `target_fpr` of the normal validation images."
+    s = np.asarray(valid_scores, dtype=np.float64)
+    if not len(s): raise ValueError("no normal validation scores to set the threshold")
+    if len(s) < MIN_VALID: warnings.warn(f"{type(self).__name__}: the threshold rests on only {len(s)} normal validation image(s) "
+        f"(fewer than {MIN_VALID}), so it is a rough guess; give more normal images, a larger val_frac, or a valid set of your own")
+    self.offset_ = -float(np.quantile(s, 1 - target_fpr))
+    self.decision_scores_ = s                                        # PyOD's name; kept for `predict_proba` and `labels_`
 
 # %% ../nbs/09a_detector.ipynb #07c6ebd7
 @patch
@@ -113,6 +121,13 @@ def _scores(self:Detector, images, on_error:str="raise")->np.ndarray:
     if keep: out[keep] = self.anomaly_score([got.get(i, items[i]) for i in keep])
     return out
 
+# %% ../nbs/09a_detector.ipynb #7eb4a0ca
+@patch
+def score_samples(self:Detector, images, on_error:str="raise", # "skip": an unreadable file scores NaN, with a warning naming it
+                 )->np.ndarray:
+    "scikit-learn's convention: higher = more normal (the negative of `anomaly_score`)."
+    return -self._scores(images, on_error)
+
 # %% ../nbs/09a_detector.ipynb #78a52060
 @patch
 def decision_function(self:Detector, images, on_error:str="raise")->np.ndarray:
@@ -128,21 +143,6 @@ def predict(self:Detector, images, threshold:float|None=None, # an anomaly score
     self.check_fitted()
     thr, a = -self.offset_ if threshold is None else float(threshold), self._scores(images, on_error)
     return np.where(np.isnan(a), 0, np.where(a > thr, -1, 1))
-
-# %% ../nbs/09a_detector.ipynb #e16b5243
-MIN_VALID = 20   # fewer normal validation images than this: the threshold is a rough guess, and `fit` warns
-
-@patch
-def _set_offset(self:Detector, valid_scores, # anomaly scores of normal validation images
-                target_fpr:float=0.05, # the share of normal validation images to flag
-               ):
-    "Set `offset_` so that `predict` flags `target_fpr` of the normal validation images."
-    s = np.asarray(valid_scores, dtype=np.float64)
-    if not len(s): raise ValueError("no normal validation scores to set the threshold")
-    if len(s) < MIN_VALID: warnings.warn(f"{type(self).__name__}: the threshold rests on only {len(s)} normal validation image(s) "
-        f"(fewer than {MIN_VALID}), so it is a rough guess; give more normal images, a larger val_frac, or a valid set of your own")
-    self.offset_ = -float(np.quantile(s, 1 - target_fpr))
-    self.decision_scores_ = s                                        # PyOD's name; kept for `predict_proba` and `labels_`
 
 # %% ../nbs/09a_detector.ipynb #4c9e360f
 def _init_names(cls)->list:
