@@ -101,7 +101,7 @@ def _resolve_features(features, cfg:CMGConfig, small_input:bool):
     if isinstance(features, tuple): return copy.deepcopy(features[0]), int(features[1]), True
     if isinstance(features, nn.Module):
         mod = copy.deepcopy(features).eval()
-        dev = next(mod.parameters()).device
+        dev = next(mod.parameters(), torch.zeros(0)).device                     # a module without weights runs on the CPU
         with torch.no_grad(): dim = mod(torch.zeros(2, 3, cfg.image_size, cfg.image_size, device=dev)).shape[-1]
         return mod, int(dim), True
     raise ValueError(f"features must be None, a MatchingModel, a (module, dim) pair or an nn.Module, got {type(features).__name__}")
