@@ -35,11 +35,35 @@ def splits():
     for t in OPENCLIPART_DEV_TASKS: yield t, task_split(data, t, seed=0)
     for t in COMPOSITE_TASKS: yield t, composite_split(t, seed=0)
 
+def dev_fits(**kw):
+    "Each development task's default `ssd+cmer-frozen` fit (split seed 0, fit seed 0): (task, split, detector, its stage cache, and the cached views (N, 1 + C', D) of the training, validation and test images)."
+    from cmg_nb.core import CMGConfig
+    from cmg_nb.frozen import frozen_method
+    for task, sp in splits():
+        cache = {}
+        det = frozen_method("ssd+cmer-frozen", CMGConfig(), seed=0, **kw).fit(sp.train, sp.valid, stage_cache=cache, progress=False)
+        yield (task, sp, det, cache, *(det._view_features(d.to_array(det.config.image_size), cache) for d in (sp.train, sp.valid, sp.test)))
+
+def arm_scores(det, V, Vt, ch, cht):
+    "Test scores of one way of choosing views: the fitted head, with the kNN bank rebuilt from the training images' views chosen by `ch` (test views: `cht`)."
+    from cmg_nb.frozen import score_features
+    from cmg_nb.scoring import KNNScorer
+    bank = KNNScorer(det.config.k).fit(score_features(V[np.arange(len(V)), ch], det.head_))
+    return bank.score(score_features(Vt[np.arange(len(Vt)), cht], det.head_))
+
+def save_study(out:Path, doc:str, per:dict, t0:float, **fields)->dict:
+    "Write a development study's JSON: the date, the rule quoted from the script's docstring, its tasks, `fields`, the per-task figures and the seconds."
+    from cmg_nb.io import atomic_write_text
+    res = dict(date=datetime.date.today().isoformat(), rule=doc.split("The rule, fixed before any result was seen:")[1].split("    python")[0].strip(),
+               tasks=list(per), **fields, per_task=per, seconds=round(time.time() - t0, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(res, indent=1))
+    return res
+
 def main():
     from cmg_nb.core import CMGConfig
     from cmg_nb.frozen import frozen_method
     from cmg_nb.masking import cmer_choice, localisation_report
-    from cmg_nb.io import atomic_write_text
     t0, per = time.time(), {}
     for task, sp in splits():
         det = frozen_method("ssd+cmer-frozen", CMGConfig(), seed=0, whole_margin=0.0).fit(sp.train, sp.valid, progress=False)
@@ -58,10 +82,7 @@ def main():
     mean = {str(m): float(np.mean([per[t]["grid"][str(m)]["box_iou"] for t in per])) for m in GRID}
     top = max(mean.values())
     chosen = min(m for m in GRID if mean[str(m)] >= top - 0.005)
-    res = dict(date=datetime.date.today().isoformat(), rule=__doc__.split("The rule, fixed before any result was seen:")[1].split("    python")[0].strip(),
-               tasks=list(per), grid=list(GRID), mean_box_iou=mean, chosen=chosen, per_task=per, seconds=round(time.time() - t0, 1))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT, json.dumps(res, indent=1))
+    save_study(OUT, __doc__, per, t0, grid=list(GRID), mean_box_iou=mean, chosen=chosen)
     print("mean box IoU:", {m: round(v, 4) for m, v in mean.items()}, "-> whole_margin =", chosen)
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ The rule, fixed before any result was seen:
 
 Writes `nbs/results/e1_generalisation.json`.
 """
-import json, time, datetime, warnings, sys, dataclasses
+import json, time, warnings, sys, dataclasses
 from pathlib import Path
 warnings.filterwarnings("ignore")
 import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
-from cmer_margin import splits
+from cmer_margin import splits, save_study
 
 OUT = Path(__file__).resolve().parents[1] / "nbs" / "results" / "e1_generalisation.json"
 VARIANTS = {"default": {}, "match_epochs 10": dict(match_epochs=10), "tau 0.2": dict(tau=0.2), "lr 3e-4": dict(lr=3e-4)}
@@ -32,7 +32,6 @@ def main():
     from cmg_nb.core import CMGConfig
     from cmg_nb.frozen import frozen_method, train_projector, view_scores, e1_retrieval
     from cmg_nb.masking import cmer_choice, localisation_report
-    from cmg_nb.io import atomic_write_text
     t0, per = time.time(), {}
     for task, sp in splits():
         det, cache = frozen_method("ssd+cmer-frozen", CMGConfig(), seed=0), {}
@@ -53,10 +52,7 @@ def main():
         print(task, {n: (v["box_iou"], v["whole_chosen"], round(v["R@1"], 3)) for n, v in r.items() if n in VARIANTS}, f"{time.time() - t0:.0f}s", flush=True)
     mean = {n: {k: float(np.mean([per[t][n][k] for t in per])) for k in ("box_iou", "object_kept", "whole_chosen", "R@1", "R@5")} for n in VARIANTS}
     cands_ = [n for n in VARIANTS if n != "default" and mean[n]["box_iou"] >= mean["default"]["box_iou"] + 0.02 and mean[n]["R@1"] >= mean["default"]["R@1"] - 0.02]
-    res = dict(date=datetime.date.today().isoformat(), rule=__doc__.split("The rule, fixed before any result was seen:")[1].split("    python")[0].strip(),
-               tasks=list(per), variants=VARIANTS, mean=mean, candidates=cands_, per_task=per, seconds=round(time.time() - t0, 1))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT, json.dumps(res, indent=1))
+    save_study(OUT, __doc__, per, t0, variants=VARIANTS, mean=mean, candidates=cands_)
     print(json.dumps(mean, indent=1), "\ncandidates:", cands_)
 
 if __name__ == "__main__":

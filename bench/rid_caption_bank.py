@@ -20,12 +20,12 @@ The rule, fixed before any result was seen:
 
 Writes `nbs/results/rid_caption_bank.json`.
 """
-import json, time, datetime, warnings, sys
+import json, time, warnings, sys
 from pathlib import Path
 warnings.filterwarnings("ignore")
 import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
-from cmer_margin import splits
+from cmer_margin import dev_fits, arm_scores, save_study
 
 OUT = Path(__file__).resolve().parents[1] / "nbs" / "results" / "rid_caption_bank.json"
 
@@ -40,19 +40,13 @@ def bank_choice(m, V, bank, whole, margin):
     return cmer_choice(S, whole, margin)
 
 def main():
-    from cmg_nb.core import CMGConfig
-    from cmg_nb.frozen import frozen_method, score_features, rid_choose, train_projector, view_scores
-    from cmg_nb.scoring import KNNScorer
+    from cmg_nb.frozen import rid_choose, train_projector, view_scores
     from cmg_nb.masking import localisation_report
     from cmg_nb.evaluation import evaluate
-    from cmg_nb.io import atomic_write_text
     t0, per = time.time(), {}
-    for task, sp in splits():
-        cache = {}
-        det = frozen_method("ssd+cmer-frozen", CMGConfig(), seed=0).fit(sp.train, sp.valid, stage_cache=cache, progress=False)
+    for task, sp, det, cache, V, Vv, Vt in dev_fits():
         c, cands, S = det.config, det.candidates(), det.config.image_size
         whole = (cands.kind == "whole").to_numpy()
-        V, Vv, Vt = (det._view_features(d.to_array(S), cache) for d in (sp.train, sp.valid, sp.test))
         T, Tv = det._text_stage(sp.train, sp.valid, cache)
         m = train_projector(V, T, Vv, Tv, c)
         np.testing.assert_allclose(view_scores(m, V, T), det.cmer_scores_, atol=1e-5)      # the fit's E1
@@ -60,8 +54,7 @@ def main():
         r = {}
         for name, choose in (("whole-image RID", lambda A: rid_choose(det.rid_, A[:, 0])), ("caption bank", lambda A: bank_choice(m, A, bank, whole, c.whole_margin))):
             ch, cht = choose(V), choose(Vt)
-            kb = KNNScorer(c.k).fit(score_features(V[np.arange(len(V)), ch], det.head_))
-            s = kb.score(score_features(Vt[np.arange(len(Vt)), cht], det.head_))
+            s = arm_scores(det, V, Vt, ch, cht)
             if name == "whole-image RID": np.testing.assert_allclose(s, det.anomaly_score(sp.test), rtol=1e-4, atol=1e-6)   # the detector's own path
             loc = localisation_report(cht, cands, sp.test.masks_array(S))
             r[name] = dict(auroc=float(evaluate(s, sp.test_labels)["auroc"]), train_agrees_with_cmer=float((ch == det.cmer_labels_).mean()),
@@ -74,10 +67,7 @@ def main():
     arms = ("whole-image RID", "caption bank")
     mean = {a: {k: float(np.mean([per[t][a][k] for t in per])) for k in ("box_iou", "object_kept", "kept_80", "whole_chosen", "auroc", "train_agrees_with_cmer")} for a in arms}
     ok = mean[arms[1]]["box_iou"] >= mean[arms[0]]["box_iou"] + 0.02 and mean[arms[1]]["auroc"] >= mean[arms[0]]["auroc"] + 0.005
-    res = dict(date=datetime.date.today().isoformat(), rule=__doc__.split("The rule, fixed before any result was seen:")[1].split("    python")[0].strip(),
-               tasks=list(per), mean=mean, caption_bank_becomes_default=bool(ok), per_task=per, seconds=round(time.time() - t0, 1))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT, json.dumps(res, indent=1))
+    save_study(OUT, __doc__, per, t0, mean=mean, caption_bank_becomes_default=bool(ok))
     print(json.dumps(mean, indent=1), "\ncaption bank becomes the default:", ok)
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ The rule, fixed before any result was seen:
 
 Writes `nbs/results/rid_whole_image.json`.
 """
-import json, time, datetime, warnings, sys
+import json, time, warnings, sys
 from pathlib import Path
 warnings.filterwarnings("ignore")
 import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
-from cmer_margin import splits
+from cmer_margin import dev_fits, arm_scores, save_study
 
 OUT = Path(__file__).resolve().parents[1] / "nbs" / "results" / "rid_whole_image.json"
 
@@ -41,25 +41,18 @@ def whole_image_rid(F0, labels, F0v, vlabels, n_views, cfg):
     with torch.no_grad(): return lambda A: net(F.normalize(torch.as_tensor(np.asarray(A, np.float32)), dim=-1)).argmax(1).numpy()
 
 def main():
-    from cmg_nb.core import CMGConfig
-    from cmg_nb.frozen import frozen_method, score_features, rid_choose
-    from cmg_nb.scoring import KNNScorer
+    from cmg_nb.frozen import rid_choose
     from cmg_nb.masking import localisation_report
     from cmg_nb.evaluation import evaluate
-    from cmg_nb.io import atomic_write_text
     t0, per = time.time(), {}
-    for task, sp in splits():
-        cache = {}
-        det = frozen_method("ssd+cmer-frozen", CMGConfig(), seed=0).fit(sp.train, sp.valid, stage_cache=cache, progress=False)
+    for task, sp, det, cache, V, Vv, Vt in dev_fits(rid_from="views"):   # the view RID, the default when this study ran
         c, cands, S = det.config, det.candidates(), det.config.image_size
         cm = next(v for k, v in cache.items() if isinstance(k, tuple) and "rid" in k and isinstance(v, dict) and "valid_labels" in v)
-        V, Vv, Vt = (det._view_features(d.to_array(S), cache) for d in (sp.train, sp.valid, sp.test))
         whole = whole_image_rid(V[:, 0], cm["labels"], Vv[:, 0], cm["valid_labels"], V.shape[1], c)
         r = {}
         for name, choose in (("view RID", lambda A: rid_choose(det.rid_, A)), ("whole-image RID", lambda A: whole(A[:, 0]))):
             ch, chv, cht = choose(V), choose(Vv), choose(Vt)
-            bank = KNNScorer(c.k).fit(score_features(V[np.arange(len(V)), ch], det.head_))
-            s = bank.score(score_features(Vt[np.arange(len(Vt)), cht], det.head_))
+            s = arm_scores(det, V, Vt, ch, cht)
             if name == "view RID": np.testing.assert_allclose(s, det.anomaly_score(sp.test), rtol=1e-4, atol=1e-6)   # the detector's own path
             loc = localisation_report(cht, cands, sp.test.masks_array(S))
             r[name] = dict(valid_accuracy=float((chv == cm["valid_labels"]).mean()), auroc=float(evaluate(s, sp.test_labels)["auroc"]),
@@ -72,10 +65,7 @@ def main():
     arms = ("view RID", "whole-image RID")
     mean = {a: {k: float(np.mean([per[t][a][k] for t in per])) for k in ("box_iou", "object_kept", "whole_chosen", "auroc", "valid_accuracy", "passes_per_test_image")} for a in arms}
     ok = mean[arms[1]]["box_iou"] >= mean[arms[0]]["box_iou"] - 0.02 and mean[arms[1]]["auroc"] >= mean[arms[0]]["auroc"] - 0.005
-    res = dict(date=datetime.date.today().isoformat(), rule=__doc__.split("The rule, fixed before any result was seen:")[1].split("    python")[0].strip(),
-               tasks=list(per), mean=mean, whole_image_rid_is_a_candidate=bool(ok), per_task=per, seconds=round(time.time() - t0, 1))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT, json.dumps(res, indent=1))
+    save_study(OUT, __doc__, per, t0, mean=mean, whole_image_rid_is_a_candidate=bool(ok))
     print(json.dumps(mean, indent=1), "\nwhole-image RID is a candidate:", ok)
 
 if __name__ == "__main__":
