@@ -29,18 +29,8 @@ from cmer_margin import dev_fits, arm_scores, save_study
 
 OUT = Path(__file__).resolve().parents[1] / "nbs" / "results" / "rid_caption_bank.json"
 
-def bank_choice(m, V, bank, whole, margin):
-    "Eq. 2 against the caption bank: each view's best cosine with any bank caption, the whole image favoured by `margin`."
-    import torch
-    from cmg_nb.masking import cmer_choice
-    with torch.no_grad():
-        zb = m.encode_text(torch.as_tensor(np.asarray(bank, np.float32)))
-        S = np.concatenate([torch.einsum("ncd,bd->ncb", m.encode_image(torch.as_tensor(np.asarray(V[i:i + 256], np.float32))), zb).amax(-1).numpy()
-                            for i in range(0, len(V), 256)])
-    return cmer_choice(S, whole, margin)
-
 def main():
-    from cmg_nb.frozen import rid_choose, train_projector, view_scores
+    from cmg_nb.frozen import rid_choose, train_projector, view_scores, caption_rid
     from cmg_nb.masking import localisation_report
     from cmg_nb.evaluation import evaluate
     t0, per = time.time(), {}
@@ -50,9 +40,9 @@ def main():
         T, Tv = det._text_stage(sp.train, sp.valid, cache)
         m = train_projector(V, T, Vv, Tv, c)
         np.testing.assert_allclose(view_scores(m, V, T), det.cmer_scores_, atol=1e-5)      # the fit's E1
-        bank = np.unique(np.asarray(T, np.float32), axis=0)
+        cr = caption_rid(m, T, whole, c.whole_margin)                                       # the library's CaptionRID (rid_from="captions")
         r = {}
-        for name, choose in (("whole-image RID", lambda A: rid_choose(det.rid_, A[:, 0])), ("caption bank", lambda A: bank_choice(m, A, bank, whole, c.whole_margin))):
+        for name, choose in (("whole-image RID", lambda A: rid_choose(det.rid_, A[:, 0])), ("caption bank", lambda A: rid_choose(cr, A))):
             ch, cht = choose(V), choose(Vt)
             s = arm_scores(det, V, Vt, ch, cht)
             if name == "whole-image RID": np.testing.assert_allclose(s, det.anomaly_score(sp.test), rtol=1e-4, atol=1e-6)   # the detector's own path
@@ -61,7 +51,7 @@ def main():
                            **{k: round(float(v), 4) for k, v in loc.loc["chosen"].items()})
         r["random"] = {k: round(float(v), 4) for k, v in loc.loc["random"].items()}
         r["best candidate"] = {k: round(float(v), 4) for k, v in loc.loc["best candidate"].items()}
-        r["bank_size"] = int(len(bank))
+        r["bank_size"] = int(len(cr.bank))
         per[task] = r
         print(task, {k: (v.get("box_iou"), v.get("object_kept"), v.get("auroc")) for k, v in r.items() if isinstance(v, dict)}, f"{time.time() - t0:.0f}s", flush=True)
     arms = ("whole-image RID", "caption bank")
