@@ -3,7 +3,7 @@ and does CMER's chosen view keep the object?
 
 Rules fixed before any result was seen: the tasks (`COMPOSITE_TASKS` in `01d_composites`: comp-recreation, comp-signs,
 comp-shapes; anomalies are every other category), their caps (600 normal drawings, 600 anomalies), seeds 0-2, the
-frozen family's defaults (`FrozenConfig`: 96 px, candidates "windows" with M = 4 and a 3 x 3 window grid). The target
+frozen family's defaults (`CMGConfig(features="frozen")`: 96 px, candidates "windows" with M = 4 and a 3 x 3 window grid). The target
 (cmg-frozen >= best caption-free + 5 AUROC on the mean over tasks) is the issue's. Nothing is chosen from these numbers.
 Localisation uses the pasted drawings' masks (ground truth, for measuring only): CMER's labels on the training images
 and the RID's choice on the test images, each against a random candidate, the best candidate and the oracle crop.

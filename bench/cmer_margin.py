@@ -48,7 +48,7 @@ def arm_scores(det, V, Vt, ch, cht):
     "Test scores of one way of choosing views: the fitted head, with the kNN bank rebuilt from the training images' views chosen by `ch` (test views: `cht`)."
     from cmg_nb.frozen import score_features
     from cmg_nb.scoring import KNNScorer
-    bank = KNNScorer(det.config.k).fit(score_features(V[np.arange(len(V)), ch], det.head_))
+    bank = KNNScorer(det.config.knn_k).fit(score_features(V[np.arange(len(V)), ch], det.head_))
     return bank.score(score_features(Vt[np.arange(len(Vt)), cht], det.head_))
 
 def save_study(out:Path, doc:str, per:dict, t0:float, **fields)->dict:

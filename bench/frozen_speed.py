@@ -42,7 +42,7 @@ def main():
     fit_s = time.time() - t
     res = dict(n_train=len(train), fit_seconds=round(fit_s, 1), encoded=det.info_["encoded"], backbone_seconds=det.info_["backbone_seconds"],
                peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), threads=torch.get_num_threads(),
-               load_average=os.getloadavg()[0], candidates=det.config.candidates, n_candidates=det.info_.get("n_candidates"),
+               load_average=os.getloadavg()[0], candidates=det.config.cmer_candidates, n_candidates=det.info_.get("n_candidates"),
                rid_from=a.rid_from, date=time.strftime("%Y-%m-%d"),
                commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip())
     if a.n <= 2500:

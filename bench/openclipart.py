@@ -9,7 +9,7 @@ nbs/results/openclipart.json (the results page and the README read their numbers
     python bench/openclipart.py --rerun ssd+cmer-frozen cmg-frozen   # re-run these methods only; the others' runs are kept from the file
 
 Rules fixed before any result was seen: the tasks and caps (`OPENCLIPART_TASKS`, `OPENCLIPART_CAPS`), the split
-seed 0, seeds 0-2, every setting of the family (`FrozenConfig` defaults), and the from-scratch SSD at the demo's
+seed 0, seeds 0-2, every setting of the family (the defaults of `CMGConfig(features="frozen")`), and the from-scratch SSD at the demo's
 settings (`DEMO_CONFIG`). Nothing is chosen on the test sets.
 """
 import argparse, json, os, sys, time, platform

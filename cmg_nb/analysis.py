@@ -4,7 +4,6 @@
 
 # %% ../nbs/15_analysis.ipynb #ea8cf350
 from __future__ import annotations
-import dataclasses
 import numpy as np
 import pandas as pd
 import torch
@@ -22,7 +21,6 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 from fastai.callback.core import Callback
 from fastai.learner import Recorder
 from .core import CMGConfig, set_seed
-from .settings import FrozenConfig
 from .data import CaptionedImages, OneClassSplit
 from .text import text_encoder_for, embed_captions
 from .masking import mask_images
@@ -259,12 +257,12 @@ def plot_mask_modes(df:pd.DataFrame)->Figure:
     fig.tight_layout(); return fig
 
 # %% ../nbs/15_analysis.ipynb #1ccb487b
-FROZEN_RID_ARMS = {"RID 1 epoch": dict(rid_epochs=1), "RID 3 epochs": dict(rid_epochs=3), "RID 50 epochs": dict(rid_epochs=50)}   # 50: FrozenConfig's default
+FROZEN_RID_ARMS = {"RID 1 epoch": dict(rid_epochs=1), "RID 3 epochs": dict(rid_epochs=3), "RID 50 epochs": dict(rid_epochs=50)}   # 50: the frozen family's default
 
 # %% ../nbs/15_analysis.ipynb #dd46872f
 def _arm_config(cfg, kw:dict):
-    "`cfg` with one arm's settings: `CMGConfig.replace`, or a validated copy of a `FrozenConfig`."
-    return cfg.replace(**kw) if isinstance(cfg, CMGConfig) else dataclasses.replace(cfg, **kw).validate()
+    "`cfg` with one arm's settings (`CMGConfig.replace`: checked, the source's defaults kept)."
+    return cfg.replace(**kw)
 
 # %% ../nbs/15_analysis.ipynb #b8799cb6
 def _cmer_columns(det)->dict:
@@ -274,14 +272,14 @@ def _cmer_columns(det)->dict:
 
 # %% ../nbs/15_analysis.ipynb #3b205bf4
 def rid_arm_study(split:OneClassSplit, # one-class split (normal train/valid, mixed test)
-                  cfg:CMGConfig|FrozenConfig, # the settings each arm changes: from-scratch CMG, or the frozen family
+                  cfg:CMGConfig, # the settings each arm changes: from-scratch CMG, or the frozen family (features='frozen')
                   arms:dict|None=None, # {name: settings}; default: `FROZEN_RID_ARMS`, or for CMG hard masks with a 1-epoch and a full RID, soft with a full RID
-                  seeds=(0, 1, 2), method:str|None=None, # None: "cmg-frozen" for a `FrozenConfig`, else "cmg"
+                  seeds=(0, 1, 2), method:str|None=None, # None: "cmg-frozen" for frozen features, else "cmg"
                   progress:bool=False, stage_cache:dict|None=None, # frozen: one cache for every arm and seed (pass one to keep it)
                   models:dict|None=None, # filled with {(arm, seed): fitted detector}
                  )->pd.DataFrame:
     "Fig. 9's arms: `method` with RIDs of different accuracy (and mask modes); AUROC/AUPR and RID validation accuracy per arm and seed."
-    frozen, cache, frames = isinstance(cfg, FrozenConfig), ({} if stage_cache is None else stage_cache), []
+    frozen, cache, frames = cfg.features == "frozen", ({} if stage_cache is None else stage_cache), []
     method = method or ("cmg-frozen" if frozen else "cmg")
     if frozen and method not in ("ssd+cmer-frozen", "cmg-frozen"): raise ValueError(f"a frozen arm needs CMER ('ssd+cmer-frozen' or 'cmg-frozen'), got {method!r}")
     arms = arms or (FROZEN_RID_ARMS if frozen else {"hard, RID 1 epoch": dict(mask_mode="hard", rid_epochs=1),

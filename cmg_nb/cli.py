@@ -8,7 +8,7 @@ import sys, os, argparse, json, math, warnings, tempfile
 from pathlib import Path
 from dataclasses import fields, asdict
 import numpy as np
-from .core import CMGConfig, METHODS
+from .core import CMGConfig, METHODS, SOURCE_ONLY, CANDIDATE_SETS, RID_SOURCES, RENAMED
 # third-party deprecation chatter is not for the user of a command line
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 # torch, fastai, scikit-learn and the method modules are imported inside the commands that use them, after argparse
@@ -74,8 +74,10 @@ def tour(out:str|Path="cmg-tour", data:str|None=None, fmt:str="folder", n:int=12
     return out
 
 # %% ../nbs/12_cli.ipynb #76e2ff53
-_FLAGS = tuple(f.name for f in fields(CMGConfig))          # every setting is a flag: --image-size, --no-cmer, ...
-_CHOICES = dict(mask_mode=("hard", "soft"), scorer=("maha", "knn"), rid_input=("pixels", "matching"))
+_FIELDS = {f.name: f for f in fields(CMGConfig)}
+_FLAGS = tuple(n for n in _FIELDS if n != "features")      # every setting is a flag (--image-size, --no-cmer, ...) but the feature source, which the method's name fixes
+_SCRATCH_FLAGS = tuple(n for n in _FLAGS if n not in SOURCE_ONLY["frozen"])   # those a from-scratch method may read
+_CHOICES = dict(mask_mode=("hard", "soft"), scorer=("maha", "knn"), rid_input=("pixels", "matching"), cmer_candidates=CANDIDATE_SETS, rid_from=RID_SOURCES)
 
 def _value_parser(kind:str):
     "argparse type of a setting annotated `kind` ('int', 'float|None', ...): 'none'/'null' gives None where allowed."
@@ -86,65 +88,60 @@ def _value_parser(kind:str):
     return parse
 
 # %% ../nbs/12_cli.ipynb #77826fbf
-_FROZEN_USES = dict(   # which FrozenConfig settings each part of the frozen family reads (20_frozen)
-    all=("backbone", "image_size", "k", "val_frac", "target_fpr", "seed", "device"),
-    head=("scorer", "n_regions", "mask_mode", "soft_scale", "head_dim", "hidden", "epochs", "max_steps", "simclr_tau", "lr", "batch_size"),
-    cmer=("text_encoder", "candidates", "window_grid", "whole_margin", "rid_from", "match_epochs", "rid_epochs", "tau"),
+_FROZEN_USES = dict(   # which settings each part of the frozen family reads (20_frozen)
+    all=("backbone", "image_size", "knn_k", "val_frac", "target_fpr", "seed", "device"),
+    head=("scorer", "n_regions", "mask_mode", "soft_scale", "feat_dim", "hidden", "epochs", "max_steps", "simclr_tau", "lr", "batch_size"),
+    cmer=("text_encoder", "cmer_candidates", "window_grid", "whole_margin", "rid_from", "match_epochs", "rid_epochs", "tau"),
     cmle=("text_encoder", "n_text_clusters", "lle_neighbors", "lle_reg", "lam"))
-_FROZEN_FLAG = dict(candidates="cmer_candidates", k="knn_k")   # FrozenConfig settings whose flag is the CMGConfig flag of the same setting
 
 def frozen_settings(method:str, # a key of `FROZEN_METHODS`
                    )->tuple:
-    "The `FrozenConfig` settings that the frozen `method` reads (its name fixes cmer, cmle, head and a pretrained-* scorer)."
+    "The settings that the frozen `method` reads (its name fixes features, cmer, cmle, head and a pretrained-* scorer)."
     from cmg_nb.settings import FROZEN_METHODS
     spec = {"cmer": True, "cmle": True, "head": True, **FROZEN_METHODS[method]}
     return tuple(dict.fromkeys([*_FROZEN_USES["all"], *(n for part in ("head", "cmer", "cmle") if spec[part] for n in _FROZEN_USES[part])]))
 
 # %% ../nbs/12_cli.ipynb #b50ac4bc
 def _settings_of(method:str|None)->tuple:
-    "(settings class, the method's defaults, the settings it takes) of `cmg fit --method`: `FrozenConfig` for the frozen family, else `CMGConfig`."
-    if method in METHODS: return CMGConfig, CMGConfig(**METHODS[method]), tuple(n for n in _FLAGS if n not in ("cmer", "cmle"))   # the name fixes them
+    "(the method's defaults, the settings it takes) of `cmg fit --method`: its preset of `CMGConfig` and what its name leaves open."
+    from cmg_nb.settings import FROZEN_METHODS
+    if method in METHODS: return CMGConfig(**METHODS[method]), tuple(n for n in _SCRATCH_FLAGS if n not in ("cmer", "cmle"))   # the name fixes them
+    if method in FROZEN_METHODS: return CMGConfig(**FROZEN_METHODS[method]), frozen_settings(method)
     if method is not None:
-        from cmg_nb.settings import FROZEN_METHODS, FrozenConfig
-        if method in FROZEN_METHODS: return FrozenConfig, FrozenConfig(**FROZEN_METHODS[method]), frozen_settings(method)
         from cmg_nb.evaluation import available_methods, make_detector
         if method in available_methods():                        # not taken: what its factory sets itself (cmg-pretrained: backbone, lr), what it never reads
             c0, c1 = CMGConfig(), CMGConfig(cmer=False, cmle=False)
             det, d1 = (make_detector(method, c) for c in (c0, c1))
-            d0, used = det.config, det.settings_used or _FLAGS
-            return CMGConfig, d0, tuple(n for n in _FLAGS if n in used and getattr(d0, n) == getattr(c0, n) and getattr(d1.config, n) == getattr(c1, n))
-    return CMGConfig, CMGConfig(), _FLAGS
+            d0, used = det.config, det.settings_used or _SCRATCH_FLAGS
+            return d0, tuple(n for n in _SCRATCH_FLAGS if n in used and getattr(d0, n) == getattr(c0, n) and getattr(d1.config, n) == getattr(c1, n))
+    return CMGConfig(), _SCRATCH_FLAGS
 
 # %% ../nbs/12_cli.ipynb #56dae8b1
 def _why_unused(method:str, name:str)->str:
-    "Why the frozen `method` refuses the setting `name` (one clause)."
+    "Why `method` refuses the setting `name`: a setting of the other feature source, or (a frozen method) what its name leaves out; one clause."
     from cmg_nb.settings import FROZEN_METHODS
+    if name == "features": return "the method's name fixes the feature source; choose another --method"
+    if name in SOURCE_ONLY["frozen"] and method not in FROZEN_METHODS: return "it is a setting of the frozen feature source (the -frozen methods)"
     spec, u = {"cmer": True, "cmle": True, "head": True, **FROZEN_METHODS[method]}, _FROZEN_USES
     if name in ("cmer", "cmle", "head") or (name == "scorer" and not spec["head"]): return "the method's name fixes it; choose another --method"
     if name in u["head"] and not spec["head"]: return "it scores the whole image's frozen features; it has no masks or views"
     if name in u["cmer"] and name in u["cmle"] and not (spec["cmer"] or spec["cmle"]): return "it uses no captions"
     if name in u["cmer"] and not spec["cmer"]: return "it has no CMER; use cmg-frozen or ssd+cmer-frozen"
     if name in u["cmle"] and not spec["cmle"]: return "it has no CMLE; use cmg-frozen or ssd+cmle-frozen"
-    return "it is a setting of the from-scratch methods (CMGConfig); the frozen family's settings are FrozenConfig's"
+    return "it is a setting of the from-scratch feature source (the methods without -frozen)"
 
 # %% ../nbs/12_cli.ipynb #c6818067
-def _add_config_flags(p, method:str|None=None, # `cmg fit`'s method: its settings and defaults are shown (None: `CMGConfig`'s)
+def _add_config_flags(p, method:str|None=None, # `cmg fit`'s method: its settings and defaults are shown (None: the from-scratch `CMGConfig`'s)
                       note:str="", # added to the settings' title
                      ):
     "One flag per setting of `method`, with its comment, the method's default and choices as help; --config FILE and --print-config."
     from fastcore.docments import docments
-    from cmg_nb.settings import FrozenConfig
-    cls, d0, names = _settings_of(method)
-    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} ({cls.__name__}; a flag not given keeps the method's default{note})"), docments(cls)
-    every = {n: (CMGConfig, n) for n in _FLAGS}
-    frozen = {_FROZEN_FLAG.get(f.name, f.name): (FrozenConfig, f.name) for f in fields(FrozenConfig)}
-    if method is not None:                                       # every method's flags parse; those `method` does not take are hidden, refused with a reason
-        every.update(frozen if cls is FrozenConfig else {d: v for d, v in frozen.items() if d not in every})
-    for dest, (c, n) in every.items():
-        f = next(f for f in fields(c) if f.name == n)
-        hlp = f"{docs.get(n) or ''} (default: {getattr(d0, n)})".replace("%", "%%") if c is cls and n in names else argparse.SUPPRESS
-        if str(f.type) == "bool": g.add_argument("--" + dest.replace("_", "-"), dest=dest, action=argparse.BooleanOptionalAction, default=None, help=hlp)
-        else: g.add_argument("--" + dest.replace("_", "-"), dest=dest, type=_value_parser(str(f.type)), default=None, choices=_CHOICES.get(n), help=hlp)
+    d0, names = _settings_of(method)
+    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} (CMGConfig, features={d0.features!r}; a flag not given keeps the method's default{note})"), docments(CMGConfig)
+    for n in (_FLAGS if method is not None else names):        # every method's flags parse; those `method` does not take are hidden, refused with a reason
+        f, hlp = _FIELDS[n], f"{docs.get(n) or ''} (default: {getattr(d0, n)})".replace("%", "%%") if n in names else argparse.SUPPRESS
+        if str(f.type) == "bool": g.add_argument("--" + n.replace("_", "-"), dest=n, action=argparse.BooleanOptionalAction, default=None, help=hlp)
+        else: g.add_argument("--" + n.replace("_", "-"), dest=n, type=_value_parser(str(f.type)), default=None, choices=_CHOICES.get(n), help=hlp)
     g.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="a setting by name (value parsed as JSON)")
     g.add_argument("--config", dest="config_file", default=None, metavar="FILE", help="settings from a YAML or JSON file; flags override it")
     g.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit (nothing is run)")
@@ -169,13 +166,13 @@ def _config_file(path)->dict:
     return d
 
 # %% ../nbs/12_cli.ipynb #2ffee7b2
-def _print_config(args, cfg, # the resolved `CMGConfig` or `FrozenConfig`
+def _print_config(args, cfg, # the resolved settings (a `CMGConfig`, or another detector's dataclass)
                   names=None, # the settings to print (None: all)
                  )->bool:
     "With --print-config: print the resolved settings as YAML (usable as --config) and say so."
     if not getattr(args, "print_config", False): return False
     import yaml
-    d = cfg.to_dict() if isinstance(cfg, CMGConfig) else asdict(cfg)
+    d = cfg.to_dict() if hasattr(cfg, "to_dict") else asdict(cfg)
     print(yaml.safe_dump({k: v for k, v in d.items() if names is None or k in names}, sort_keys=False), end=""); return True
 
 # %% ../nbs/12_cli.ipynb #18d2ca23
@@ -192,31 +189,26 @@ def _given(args, dests)->dict:
 
 # %% ../nbs/12_cli.ipynb #0dc4acd5
 def config_from_args(args, base:dict|None=None)->CMGConfig:
-    "A validated `CMGConfig` from `base` overridden by the flags that were given (backbone checked too)."
+    "A validated `CMGConfig` from `base` (a preset) overridden by the settings that were given (a from-scratch backbone checked too)."
     from cmg_nb.backbones import BACKBONES
-    cfg = CMGConfig.from_dict({**CMGConfig().to_dict(), **(base or {}), **_given(args, _FLAGS)})
-    if cfg.backbone not in BACKBONES: raise CMGError(f"unknown backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    cfg = CMGConfig.from_dict({**(base or {}), **_given(args, _FLAGS)})
+    if cfg.features == "scratch" and cfg.backbone not in BACKBONES: raise CMGError(f"unknown backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
     return cfg
 
 # %% ../nbs/12_cli.ipynb #23a2d2ec
 def method_config(args, method:str|None=None)->CMGConfig:
-    "The validated settings `method` fits with: its defaults, then --config, the flags and --set (the frozen family: a `FrozenConfig`)."
-    cls, d0, names = _settings_of(method)
-    if cls is CMGConfig:
-        from cmg_nb.settings import FrozenConfig
-        only = {n for f in fields(FrozenConfig) for n in (f.name, _FROZEN_FLAG.get(f.name, f.name))} - set(_FLAGS)   # its names and flags
-        frozen_only = [k for k in _given(args, sorted(only)) if k in only]
-        if frozen_only: raise CMGError(f"--{frozen_only[0].replace('_', '-')}: {method} does not use it; it is a setting of the frozen family (FrozenConfig)")
-        bad = [k for k in _given(args, _FLAGS) if k not in names]
-        if bad and (method in METHODS or getattr(d0, bad[0]) != getattr(CMGConfig(), bad[0])):
-            raise CMGError(f"--{bad[0].replace('_', '-')}: {method} sets it itself ({bad[0]}={getattr(d0, bad[0])!r}); leave it out or choose another --method")
-        if bad: raise CMGError(f"--{bad[0].replace('_', '-')}: {method} does not use it; its settings are {', '.join(names)}")
-        return config_from_args(args, METHODS.get(method))
-    alias = {_FROZEN_FLAG.get(f.name, f.name): f.name for f in fields(cls)}
-    given = {alias.get(k, k): v for k, v in _given(args, [*alias, *_FLAGS]).items()}
-    for k in given:
-        if k not in names: raise CMGError(f"--{_FROZEN_FLAG.get(k, k).replace('_', '-')}: {method} does not use it; " + (_why_unused(method, k) if k in alias.values() or k in _FLAGS else f"{method}'s settings are {', '.join(names)}"))
-    return cls(**{**asdict(d0), **given}).validate()
+    "The validated settings `method` fits with: its preset, then --config, the flags and --set; a setting it does not take is refused with the reason."
+    from cmg_nb.settings import METHOD_PRESETS
+    d0, names = _settings_of(method)
+    for k in (RENAMED.get(k, k) for k in _given(args, _FLAGS)):
+        if k in names or k not in _FIELDS: continue              # an unknown name: `from_dict` says so
+        flag = "--" + k.replace("_", "-")
+        if k in SOURCE_ONLY["frozen"] or method in METHOD_PRESETS and METHOD_PRESETS[method]["features"] == "frozen" or k == "features":
+            raise CMGError(f"{flag}: {method} does not use it; {_why_unused(method, k)}")
+        if method in METHODS or getattr(d0, k) != getattr(CMGConfig(), k):
+            raise CMGError(f"{flag}: {method} sets it itself ({k}={getattr(d0, k)!r}); leave it out or choose another --method")
+        raise CMGError(f"{flag}: {method} does not use it; its settings are {', '.join(names)}")
+    return config_from_args(args, METHOD_PRESETS.get(method))
 
 # %% ../nbs/12_cli.ipynb #eaeba8d2
 def _groups(values, known=())->list:
@@ -265,7 +257,7 @@ def _build_detector(args):
     from cmg_nb.evaluation import make_detector
     cfg = method_config(args, args.method)
     if args.method in METHODS: return CMG(cfg)
-    if not isinstance(cfg, CMGConfig):
+    if cfg.features == "frozen":
         from cmg_nb.frozen import FrozenCMG
         return FrozenCMG(cfg)
     det = make_detector(args.method, cfg, seed=cfg.seed)
@@ -302,7 +294,7 @@ def cmd_fit(args)->int:
     from fastai.torch_core import rank_distrib
     from cmg_nb.loaders import load_data
     args.method = args.method or default_method()
-    if getattr(args, "print_config", False): _methods(args.method); _print_config(args, _build_detector(args).config, _settings_of(args.method)[2]); return 0
+    if getattr(args, "print_config", False): _methods(args.method); _print_config(args, _build_detector(args).config, _settings_of(args.method)[1]); return 0
     out = Path(args.out)
     if out.is_dir(): raise CMGError(f"--out {out} is a folder; give a file name such as model.cmg")
     _check_fit_args(args)

@@ -137,7 +137,7 @@ def lle_weights(Y, # caption embeddings (N, d)
 
 # %% ../nbs/07_cmle.ipynb #5cba3739
 def cmle_weights(T, # caption embeddings of the training images (N, d)
-                 cfg, # settings with n_text_clusters, lle_neighbors, lle_reg and seed (`CMGConfig` or `FrozenConfig`)
+                 cfg, # settings with n_text_clusters, lle_neighbors, lle_reg and seed (a `CMGConfig`)
                 )->tuple:
     "CMLE's text side: the captions' GMM clusters (N,) (Algorithm 1, step 5) and the sparse LLE weights (N, N) inside each (Eq. 12)."
     labels = cluster_texts(T, k=cfg.n_text_clusters, seed=cfg.seed)

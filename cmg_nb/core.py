@@ -10,7 +10,9 @@ import numpy as np
 from fastcore.basics import patch   # torch is imported where it is used: `cmg --help` reads CMGConfig without it
 
 # %% auto #0
-__all__ = ['METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table', 'short_repr', 'method_name']
+__all__ = ['FEATURE_SOURCES', 'FROZEN_BACKBONES', 'CANDIDATE_SETS', 'RID_SOURCES', 'SOURCE_DEFAULTS', 'SOURCE_ONLY', 'CARRIED',
+           'RENAMED', 'BY_SOURCE', 'METHODS', 'set_seed', 'get_device', 'CMGConfig', 'settings_table', 'short_repr',
+           'method_name']
 
 # %% ../nbs/00_core.ipynb #ef688b44
 def set_seed(seed:int, # the seed for `random`, `numpy` and `torch` (all devices)
@@ -45,43 +47,71 @@ def get_device(device:str|torch.device|None=None, # "cpu", "cuda", "cuda:1", "mp
         raise ValueError(f"device {device!r} requested but MPS is not available")
     return dev
 
+# %% ../nbs/00_core.ipynb #33b8f3de
+FEATURE_SOURCES = ("scratch", "frozen")   # `features`: a backbone trained from scratch (the paper's protocol) or a frozen pretrained one
+FROZEN_BACKBONES = ("mobilenet_v2_imagenet",)   # frozen backbones whose weights install offline
+CANDIDATE_SETS = ("windows", "masks")     # CMER's candidate sets (`cmer_candidates`, 05_masking)
+RID_SOURCES = ("whole", "views", "captions")   # what the frozen RID reads (`rid_from`, 20_frozen)
+SOURCE_DEFAULTS = dict(   # the defaults that depend on the feature source
+    scratch=dict(image_size=32, backbone="resnet18", epochs=20, match_epochs=10, rid_epochs=10, lle_neighbors=None, cmer_candidates="masks", scorer="maha"),
+    frozen=dict(image_size=96, backbone="mobilenet_v2_imagenet", epochs=60, match_epochs=30, rid_epochs=50, lle_neighbors=10, cmer_candidates="windows", scorer="knn"))
+SOURCE_ONLY = dict(   # settings that one source reads and the other does not (it refuses a value other than the default)
+    scratch=("rid_input", "optimizer", "momentum", "beta2", "weight_decay", "lr_schedule", "n_score_clusters"),
+    frozen=("head", "window_grid", "whole_margin", "rid_from", "hidden", "max_steps"))
+CARRIED = ("text_encoder", "n_text_clusters", "lle_reg", "n_regions", "mask_mode", "soft_scale", "val_frac", "target_fpr", "seed", "device")   # read the same way by both sources (`for_source`)
+RENAMED = dict(k="knn_k", head_dim="feat_dim", candidates="cmer_candidates")   # the frozen family's names before one settings object (files saved then)
+
+
 # %% ../nbs/00_core.ipynb #a9d9f3e1
+class _BySource:
+    "The default of a setting whose value depends on the feature source (`SOURCE_DEFAULTS`); resolved when the settings are made."
+    def __repr__(self): return "BY_SOURCE"
+    def __reduce__(self): return "BY_SOURCE"
+BY_SOURCE = _BySource()
+
 @dataclass
 class CMGConfig:
-    "Every setting of a CMG run, checked by type and range when it is made; `to_dict`/`from_dict` round-trip through JSON."
+    "Every setting of a CMG run, for either feature source, checked by type and range when it is made; `to_dict`/`from_dict` round-trip through JSON."
+    features:str = "scratch"     # where E2's features come from: "scratch" (a backbone trained from scratch, the paper's protocol) or "frozen" (a frozen pretrained backbone with a trained head, the CPU default)
     # data and backbone
-    image_size:int = 32          # side of the square training images (the paper's code: 28)
-    backbone:str = "resnet18"    # torchvision ResNet for E1^I and E2^I (paper: resnet50)
-    feat_dim:int = 128           # size of the projection heads (paper: 128)
+    image_size:int = BY_SOURCE   # side of the square images (scratch 32, the paper's code: 28; frozen 96)
+    backbone:str = BY_SOURCE     # scratch: a torchvision ResNet or "convnet" for E1^I and E2^I (resnet18; paper: resnet50); frozen: a pretrained backbone (mobilenet_v2_imagenet)
+    feat_dim:int = 128           # size of the projection heads, E2's output (paper: 128)
     # local guidance, CMER (Eq. 1-3)
-    cmer:bool = True             # mask the most redundant region of every image
+    cmer:bool = True             # CMER: mask or keep the region the caption calls for, the RID at test time
     n_regions:int = 4            # M: 4 = 2x2 grid, 9 = 3x3 grid, any square number
     mask_mode:str = "hard"       # "hard" sets the region to 0, "soft" multiplies it by `soft_scale`
     soft_scale:float = 0.1       # the small constant of the soft mask
     tau:float = 0.1              # temperature of the cross-modal contrastive loss (Eq. 1)
     text_encoder:str = "minilm"  # "minilm" (shipped weights), "tfidf" (weight-free), or a HF model path
-    match_epochs:int = 10        # epochs of the matching model E1 (Eq. 1)
-    rid_epochs:int = 10          # epochs of the Redundant Information Detector (Eq. 3)
-    rid_input:str = "pixels"     # what the RID's MLP reads: "pixels" (each masked copy pooled to 16x16) or "matching" (frozen E1 features)
-    cmer_candidates:str|None = None  # CMER's candidate views: "masks" (the paper's M one-region masks) or "windows" (also the whole image and windows to keep; frozen family only); None: the method's own
+    match_epochs:int = BY_SOURCE # epochs of the matching model E1 (Eq. 1; scratch 10, frozen 30, best by normal-validation loss)
+    rid_epochs:int = BY_SOURCE   # epochs of the Redundant Information Detector (Eq. 3; scratch 10, frozen 50)
+    rid_input:str = "pixels"     # scratch: what the RID's MLP reads: "pixels" (each masked copy pooled to 16x16) or "matching" (frozen E1 features)
+    cmer_candidates:str|None = None  # CMER's candidate views: "masks" (the paper's M one-region masks; scratch's only choice) or "windows" (also the whole image and windows to keep; frozen's default); None: the source's own
+    window_grid:int = 3          # frozen: windows to keep are the s x s squares of cells of this grid, s < window_grid
+    whole_margin:float = 0.5     # frozen: Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
+    rid_from:str = "whole"       # frozen: the RID reads only the whole image ("whole", as the paper's RID), every candidate view ("views"), or is E1 against the training captions ("captions"; no training)
     # global guidance, CMLE (Eq. 8-13)
     cmle:bool = True             # add L_global with LLE weights computed on caption clusters
     n_text_clusters:int = 5      # K of the Gaussian mixture over caption embeddings (paper: 5)
-    lle_neighbors:int|None = None  # None = every member of the cluster (Eq. 9); an int = k nearest
+    lle_neighbors:int|None = BY_SOURCE  # None = every member of the cluster (Eq. 9; scratch); an int = k nearest (frozen: 10)
     lle_reg:float = 1e-3         # ridge added to the local Gram matrix, relative to its trace
     lam:float = 1.0              # lambda, the weight of L_global
     # anomaly encoder E2^I (SSD-style SimCLR) and scoring (Eq. 14)
-    epochs:int = 20              # epochs of E2^I
+    head:bool = True             # frozen: train the head E2 (False: score the frozen features themselves, the pretrained-* baselines)
+    hidden:int = 512             # frozen: hidden width of the head E2
+    epochs:int = BY_SOURCE       # epochs of E2 (scratch 20; frozen 60, on cached features)
+    max_steps:int = 600          # frozen: ... but at most this many steps of E2 (large training sets)
     batch_size:int = 128
     lr:float = 1e-3
-    optimizer:str = "adam"       # "adam" (fastai's Adam, decoupled weight decay) or "sgd" (fastai's SGD, L2 weight decay as torch's); paper: SGD for Class-COCO, Adam for UCM and Wikipedia
-    momentum:float = 0.9         # SGD's momentum or Adam's beta1 (fastai's `mom`); the "one-cycle" schedule cycles it 0.95-0.85-0.95 instead (paper's Adam: 0.5)
-    beta2:float = 0.99           # Adam's beta2 (fastai's `sqr_mom`; paper: 0.9)
-    weight_decay:float = 0.01    # fastai Adam's default; paper: 1e-4 with SGD (Class-COCO), none stated with Adam
-    lr_schedule:str = "one-cycle"  # "one-cycle" (fastai's fit_one_cycle, lr peaking at `lr`) or "constant" (lr and momentum held fixed)
+    optimizer:str = "adam"       # scratch: "adam" (fastai's Adam, decoupled weight decay) or "sgd" (fastai's SGD, L2 weight decay as torch's); paper: SGD for Class-COCO, Adam for UCM and Wikipedia (frozen: Adam)
+    momentum:float = 0.9         # scratch: SGD's momentum or Adam's beta1 (fastai's `mom`); the "one-cycle" schedule cycles it 0.95-0.85-0.95 instead (paper's Adam: 0.5)
+    beta2:float = 0.99           # scratch: Adam's beta2 (fastai's `sqr_mom`; paper: 0.9)
+    weight_decay:float = 0.01    # scratch: fastai Adam's default; paper: 1e-4 with SGD (Class-COCO), none stated with Adam
+    lr_schedule:str = "one-cycle"  # scratch: "one-cycle" (fastai's fit_one_cycle, lr peaking at `lr`) or "constant" (lr and momentum held fixed)
     simclr_tau:float = 0.5       # NT-Xent temperature
-    n_score_clusters:int = 1     # clusters of normal features in the Mahalanobis scorer (SSD uses k-means)
-    scorer:str|None = None       # "maha": Eq. 14; "knn": mean cosine distance to the `knn_k` nearest normal features; None: the method's own (Eq. 14; kNN for the frozen family)
+    n_score_clusters:int = 1     # scratch: clusters of normal features in the Mahalanobis scorer (SSD uses k-means)
+    scorer:str|None = None       # "maha": Eq. 14; "knn": mean cosine distance to the `knn_k` nearest normal features; None: the source's own (scratch: Eq. 14; frozen: kNN)
     knn_k:int = 5                # neighbours of the kNN scorer
     val_frac:float = 0.1         # normal training data held out for early stopping and thresholds
     target_fpr:float = 0.05      # threshold of `predict`: this false-positive rate on normal validation data
@@ -89,26 +119,39 @@ class CMGConfig:
     seed:int = 0
     device:str|None = None       # None = CUDA when present, else CPU
 
-    def __post_init__(self): self.validate()   # a bad setting fails where it is made, before anything runs
+    def __post_init__(self): _resolve(self); self.validate()   # a bad setting fails where it is made, before anything runs
 
     @property
     def method(self)->str:
-        "The paper's name for this combination of switches."
-        return method_name(self.cmer, self.cmle)
+        "The registered name of this combination of feature source and switches (`cmg`, `cmg-frozen`, `pretrained-knn`, ...)."
+        if self.features == "frozen" and not self.head: return f"pretrained-{self.scorer}"
+        return method_name(self.cmer, self.cmle) + ("-frozen" if self.features == "frozen" else "")
 
     def to_dict(self)->dict: return asdict(self)
 
     @classmethod
     def from_dict(cls, d:dict)->"CMGConfig":
-        "Build from a dict (e.g. loaded JSON); unknown keys are an error, not silently dropped."
+        "Build from a dict (e.g. loaded JSON); unknown keys are an error, not silently dropped; the frozen family's old names are read."
+        d = {RENAMED.get(k, k): v for k, v in d.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(map(str, set(d) - known))
         if unknown: raise ValueError(f"unknown CMGConfig setting(s): {short_repr(', '.join(map(str, unknown)))[1:-1]}")
         return cls(**d).validate()
 
     def replace(self, **kw)->"CMGConfig":
-        "A copy with some settings changed (and validated)."
-        return CMGConfig.from_dict({**self.to_dict(), **kw})
+        "A copy with some settings changed (and validated); the settings left to the source stay so (`for_source` changes the source)."
+        if kw.get("features", self.features) != self.features: return self.for_source(kw.pop("features"), **kw)
+        return CMGConfig.from_dict({**self.to_dict(), **{n: BY_SOURCE for n in self._by_source}, **kw})
+
+
+# %% ../nbs/00_core.ipynb #46749494
+def _resolve(cfg:CMGConfig):
+    "Fill the settings left to the feature source with its defaults (`SOURCE_DEFAULTS`) and remember which they were (`_by_source`)."
+    if cfg.features not in FEATURE_SOURCES: raise ValueError(f"features must be one of {', '.join(map(repr, FEATURE_SOURCES))}, got {short_repr(cfg.features)}")
+    by = [n for n in SOURCE_DEFAULTS[cfg.features] if getattr(cfg, n) is BY_SOURCE or (n in ("scorer", "cmer_candidates") and getattr(cfg, n) is None)]
+    for n in by: setattr(cfg, n, SOURCE_DEFAULTS[cfg.features][n])
+    cfg._by_source = tuple(by)
+
 
 # %% ../nbs/00_core.ipynb #a1d3b14c
 def settings_table(cls=None)->str:
@@ -116,7 +159,8 @@ def settings_table(cls=None)->str:
     from fastcore.docments import docments
     cls = cls or CMGConfig
     docs = docments(cls)
-    rows = [f"| `{f.name}` | `{f.type}` | `{f.default!r}` | {(docs.get(f.name) or '').replace('|', '/')} |" for f in fields(cls)]
+    dflt = lambda f: ", ".join(f"`{v[f.name]!r}` ({s})" for s, v in SOURCE_DEFAULTS.items()) if f.name in SOURCE_DEFAULTS['scratch'] and f.default is not None else f"`{f.default!r}`"
+    rows = [f"| `{f.name}` | `{f.type}` | {dflt(f)} | {(docs.get(f.name) or '').replace('|', '/')} |" for f in fields(cls)]
     return "\n".join(["| setting | type | default | meaning |", "|---|---|---|---|", *rows])
 
 # %% ../nbs/00_core.ipynb #70f804ea
@@ -143,11 +187,12 @@ def _type_error(name:str, want, v)->str|None:
 
 # %% ../nbs/00_core.ipynb #0d06075f
 _AT_LEAST = dict(image_size=1, feat_dim=1, n_text_clusters=1, n_score_clusters=1, knn_k=1, epochs=1, match_epochs=1,
-                 rid_epochs=1, batch_size=2, seed=0, lam=0)
+                 rid_epochs=1, batch_size=2, seed=0, lam=0, hidden=1, max_steps=1)
 
 @patch
 def validate(self:CMGConfig)->CMGConfig:
     "Raise `ValueError` naming the first setting of the wrong type or out of range; return `self`."
+    if self.features not in FEATURE_SOURCES: raise ValueError(f"features must be one of {', '.join(map(repr, FEATURE_SOURCES))}, got {short_repr(self.features)}")
     for f in fields(self):
         if (msg := _type_error(f.name, str(f.type), getattr(self, f.name))): raise ValueError(msg)
     for name, lo in _AT_LEAST.items():
@@ -168,7 +213,25 @@ def validate(self:CMGConfig)->CMGConfig:
     if self.weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
     if not 0 <= self.soft_scale < 1: raise ValueError(f"soft_scale must be in [0, 1), got {self.soft_scale}")
     if self.lle_neighbors is not None and self.lle_neighbors < 1: raise ValueError(f"lle_neighbors must be None or >= 1, got {self.lle_neighbors}")
+    _validate_source(self)
     return self
+
+# %% ../nbs/00_core.ipynb #b14c3957
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(CMGConfig)}
+
+def _validate_source(self:CMGConfig):
+    "The checks that depend on the feature source: the other source's own settings at their defaults, and the frozen family's choices."
+    other = next(s for s in FEATURE_SOURCES if s != self.features)
+    for n in SOURCE_ONLY[other]:
+        if getattr(self, n) != _FIELD_DEFAULTS[n]: raise ValueError(f"{n} is a setting of features={other!r}; features={self.features!r} does not read it")
+    if self.features == "scratch": return
+    if self.backbone not in FROZEN_BACKBONES: raise ValueError(f"unknown frozen backbone {self.backbone!r}; choose from {', '.join(FROZEN_BACKBONES)}")
+    if (self.cmer or self.cmle) and not self.head: raise ValueError("CMER and CMLE train the head: they need head=True")
+    if self.cmer_candidates not in CANDIDATE_SETS: raise ValueError(f"cmer_candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.cmer_candidates!r}")
+    if self.whole_margin < 0: raise ValueError(f"whole_margin must be a finite number >= 0, got {self.whole_margin!r}")
+    if self.rid_from not in RID_SOURCES: raise ValueError(f"rid_from must be one of {', '.join(RID_SOURCES)}, got {self.rid_from!r}")
+    if not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
+
 
 # %% ../nbs/00_core.ipynb #0944c004
 METHODS = {"ssd": dict(cmer=False, cmle=False), "ssd+cmer": dict(cmer=True, cmle=False),
@@ -178,3 +241,21 @@ METHODS = {"ssd": dict(cmer=False, cmle=False), "ssd+cmer": dict(cmer=True, cmle
 def method_name(cmer:bool, cmle:bool)->str:
     "The paper's name for a setting of the two switches (the inverse of `METHODS`)."
     return next(n for n, sw in METHODS.items() if sw == dict(cmer=bool(cmer), cmle=bool(cmle)))
+
+# %% ../nbs/00_core.ipynb #e882b3ff
+@patch
+def for_source(self:CMGConfig, features:str, # "scratch" or "frozen"
+               **kw)->CMGConfig:
+    "These settings for another feature source: `CARRIED` are kept (and `scorer`, `knn_k`, `cmer_candidates` where given), the rest are its defaults; then `kw`."
+    if features == self.features: return self.replace(**kw)
+    d = {n: getattr(self, n) for n in CARRIED}
+    if "scorer" not in self._by_source: d.update(scorer=self.scorer, knn_k=self.knn_k)
+    if "cmer_candidates" not in self._by_source: d.update(cmer_candidates=self.cmer_candidates)
+    return CMGConfig.from_dict({**d, "features": features, **kw})
+
+
+# %% ../nbs/00_core.ipynb #eab5f815
+@patch
+def params(self:CMGConfig)->dict:
+    "The settings as scikit-learn's `get_params` reports them: `to_dict`, with None where `scorer` or `cmer_candidates` was left to the source."
+    return {**self.to_dict(), **{n: None for n in ("scorer", "cmer_candidates") if n in self._by_source}}

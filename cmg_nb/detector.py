@@ -159,7 +159,8 @@ def _own_params(self)->list:
 @patch
 def get_params(self:Detector, deep:bool=True)->dict:
     "scikit-learn's parameters: every setting of `config` by name (`lam`, `knn_k`, ...) and the `__init__` parameters kept as attributes."
-    return {**dataclasses.asdict(self.config), **{k: getattr(self, k) for k in _own_params(self)}}
+    cfg = self.config.params() if hasattr(self.config, "params") else dataclasses.asdict(self.config)   # `CMGConfig.params`: None where left to the source
+    return {**cfg, **{k: getattr(self, k) for k in _own_params(self)}}
 
 # %% ../nbs/09a_detector.ipynb #383a1966
 @patch
@@ -171,7 +172,7 @@ def set_params(self:Detector, **params)->Detector:
     names = {f.name for f in dataclasses.fields(cfg)}
     bad = sorted(set(params) - names)
     if bad: raise ValueError(f"{type(self).__name__}: unknown setting(s) {', '.join(bad)}")
-    cfg = dataclasses.replace(cfg, **params) if params else cfg
+    cfg = (cfg.replace(**params) if hasattr(cfg, "replace") else dataclasses.replace(cfg, **params)) if params else cfg   # `CMGConfig.replace` keeps the source's defaults
     self.config = cfg.validate() if hasattr(cfg, "validate") else cfg
     return self
 

@@ -6,15 +6,14 @@
 from __future__ import annotations
 import time, json, copy
 from types import MappingProxyType
-from dataclasses import asdict
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .io import bar
-from .core import CMGConfig, set_seed, get_device, method_name
-from .settings import FrozenConfig, FROZEN_METHODS, FROZEN_BACKBONES
+from .core import CMGConfig, set_seed, get_device, FROZEN_BACKBONES, RENAMED
+from .settings import FROZEN_METHODS
 from .data import CaptionedImages, to_float_tensor
 from .backbones import image_backbone, projection_head
-from .pipeline import caption_embeddings
+from .pipeline import caption_embeddings, CMG
 from .contrastive import contrastive_loss_from_sims
 import pandas as pd
 from .masking import cmer_candidates, candidate_view, candidate_views, localisation_report, cmer_choice
@@ -108,7 +107,7 @@ def view_similarities(m:MatchingProjector, # E1
 # %% ../nbs/20_frozen.ipynb #c6660e96
 def _fit_best(model:nn.Module, batch_loss, # rows (idx) -> training loss of those rows
               valid_loss, # () -> loss on the normal validation data
-              n:int, epochs:int, cfg:FrozenConfig, # training rows, epochs; uses lr, batch_size, seed
+              n:int, epochs:int, cfg:CMGConfig, # training rows, epochs; uses lr, batch_size, seed
               last_single:bool=True, # also step on a last batch of one row
              )->nn.Module:
     "Adam on cached features, shuffled with the seed; keep the epoch with the best validation loss (E1 and the RID)."
@@ -127,7 +126,7 @@ def _fit_best(model:nn.Module, batch_loss, # rows (idx) -> training loss of thos
 # %% ../nbs/20_frozen.ipynb #f2d15136
 def train_projector(Fx, # image features (N, D), or each image's view features (N, C, D)
                     T, Fv, Tv, # caption embeddings (N, d); validation features and captions, shaped as Fx and T
-                    cfg:FrozenConfig)->MatchingProjector:
+                    cfg:CMGConfig)->MatchingProjector:
     "Train E1 with Eq. 1 on cached features (through each image's best view); keep the epoch with the best validation loss."
     set_seed(cfg.seed)
     Fx, T, Fv, Tv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (Fx, T, Fv, Tv))
@@ -169,7 +168,7 @@ class ViewRID(nn.Module):
 # %% ../nbs/20_frozen.ipynb #09a347f9
 def train_view_rid(FC, labels, # view features (N, C, D) of the training images and CMER's labels (N,)
                    FCv, vlabels, # the same for the normal validation images
-                   cfg:FrozenConfig)->ViewRID:
+                   cfg:CMGConfig)->ViewRID:
     "Train the RID with Eq. 3 on cached view features; keep the epoch with the best normal-validation loss."
     set_seed(cfg.seed)
     X, Xv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (FC, FCv))
@@ -203,7 +202,7 @@ def rid_input(rid:nn.Module, V, off:int=0):
 # %% ../nbs/20_frozen.ipynb #e5a1b004
 def train_whole_rid(F0, labels, # whole-image features (N, D) of the training images and CMER's labels (N,)
                     F0v, vlabels, # the same for the normal validation images
-                    n_views:int, cfg:FrozenConfig)->WholeRID:
+                    n_views:int, cfg:CMGConfig)->WholeRID:
     "Train the whole-image RID with Eq. 3's cross-entropy on cached features; keep the epoch with the best normal-validation loss."
     set_seed(cfg.seed)
     X, Xv = (torch.as_tensor(np.asarray(a, np.float32)) for a in (F0, F0v))
@@ -237,7 +236,7 @@ def caption_rid(m:MatchingProjector, # trained E1
     return CaptionRID(copy.deepcopy(m.image), bank, torch.as_tensor(margin * np.asarray(whole, np.float32))).eval()
 
 # %% ../nbs/20_frozen.ipynb #2930c8dc
-def rid_from_state(rid_from:str, # "whole", "views" or "captions" (`FrozenConfig.rid_from`)
+def rid_from_state(rid_from:str, # "whole", "views" or "captions" (`CMGConfig.rid_from`)
                    st:dict)->nn.Module:
     "The RID of `rid_from` rebuilt from its state dict (sizes read from the weights), in eval mode."
     if rid_from == "captions":
@@ -272,14 +271,14 @@ def _views(views):
 
 # %% ../nbs/20_frozen.ipynb #4928cd37
 def train_head(views, # cached features of each image's views: (N, V, D), or (features (N, D), other views (N, V-1, D))
-               cfg:FrozenConfig, # epochs, lam, simclr_tau, lr, batch_size, head_dim, hidden, seed
+               cfg:CMGConfig, # epochs, lam, simclr_tau, lr, batch_size, feat_dim, hidden, seed
                anchor:np.ndarray|None=None, # view index (N,) every step's first view comes from (CMER's copy); None = random
                W=None, # LLE weights (N, N) (CMLE); None = no L_global
                progress:bool=False)->AnomalyHead:
     "Train E2 with NT-Xent over pairs of cached views, plus `lam` x Eq. 13 when `W` is given."
     set_seed(cfg.seed)
     N, nv, D, view = _views(views)
-    head = AnomalyHead(D, cfg.head_dim, cfg.hidden)
+    head = AnomalyHead(D, cfg.feat_dim, cfg.hidden)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     a_idx = None if anchor is None else torch.as_tensor(anchor, dtype=torch.long)
@@ -312,27 +311,25 @@ def score_features(Fb:np.ndarray, # frozen features (N, D)
     return (f if head is None else torch.cat([f, F.normalize(head(f.new_tensor(Fb))[0], dim=1)], 1)).numpy()
 
 # %% ../nbs/20_frozen.ipynb #f403eb56
-class FrozenCMG(Detector):
-    "CMG (or an ablation, or a caption-free baseline) on a frozen pretrained backbone; `anomaly_score`: higher = more anomalous."
+class FrozenCMG(CMG):
+    "CMG (or an ablation, or a caption-free baseline) on a frozen pretrained backbone, what `CMG(features=\"frozen\")` builds; `anomaly_score`: higher = more anomalous."
+    check_fitted = Detector.check_fitted
     head_ = rid_ = cmer_labels_ = cmer_scores_ = None; scorers_ = offsets_ = MappingProxyType({})   # fitted state, set by `fit`/`load`
-    def __init__(self, config:CMGConfig|FrozenConfig|None=None, # shared settings (a `CMGConfig`) or all of them
-                 **kwargs, # `FrozenConfig` settings, e.g. cmer=False, seed=1 (seed=None: the config's)
+    def __init__(self, config:CMGConfig|None=None, # the settings (a from-scratch `CMGConfig` passes through `for_source`)
+                 **kwargs, # settings that override them, e.g. cmer=False, seed=1 (seed=None: the config's)
                 ):
-        base = asdict(config) if isinstance(config, FrozenConfig) else asdict(FrozenConfig.from_cmg(config))
         kwargs = {k: v for k, v in kwargs.items() if not (k == "seed" and v is None)}
-        self.config = FrozenConfig(**{**base, **kwargs}).validate()
+        if kwargs.pop("features", "frozen") != "frozen": raise ValueError("FrozenCMG reads frozen features; for features='scratch' use CMG")
+        self.config = (config or CMGConfig(features="frozen")).for_source("frozen", **kwargs)
         self._net, self._cache = None, None
 
     @property
-    def method(self)->str:
-        c = self.config
-        if not c.head: return f"pretrained-{c.scorer}"
-        return method_name(c.cmer, c.cmle) + "-frozen"
+    def method(self)->str: return self.config.method
     def __repr__(self): return f"FrozenCMG(method={self.method!r}, scorer={self.config.scorer!r}, fitted={self.is_fitted})"
     def candidates(self)->pd.DataFrame:
         "CMER's candidate views (`cmer_candidates`); without CMER, the caption-free views of E2: the whole image and the M masks."
         c = self.config
-        return cmer_candidates(c.candidates, c.n_regions, c.window_grid) if c.cmer else cmer_candidates("windows", c.n_regions, 1)   # g = 1: no windows
+        return cmer_candidates(c.cmer_candidates, c.n_regions, c.window_grid) if c.cmer else cmer_candidates("windows", c.n_regions, 1)   # g = 1: no windows
     def net(self):
         if self._net is None: self._net = frozen_backbone(self.config.backbone)[0].to(get_device(self.config.device))
         return self._net
@@ -357,8 +354,8 @@ def _view_features(self:FrozenCMG, u8:np.ndarray, cache=None, stats=None, progre
 
 # %% ../nbs/20_frozen.ipynb #7dbf3299
 _STAGE_KEYS = dict(   # the settings each cached stage of the frozen family depends on (its data: the views, captions and labels it reads)
-    text=("text_encoder",), e1=("candidates", "match_epochs", "tau", "lr", "batch_size", "seed"),
-    rid=("candidates", "match_epochs", "tau", "lr", "batch_size", "seed", "whole_margin", "rid_epochs", "rid_from"),
+    text=("text_encoder",), e1=("cmer_candidates", "match_epochs", "tau", "lr", "batch_size", "seed"),
+    rid=("cmer_candidates", "match_epochs", "tau", "lr", "batch_size", "seed", "whole_margin", "rid_epochs", "rid_from"),
     cmle=("n_text_clusters", "lle_neighbors", "lle_reg", "seed"))
 
 # %% ../nbs/20_frozen.ipynb #f57849f9
@@ -374,7 +371,7 @@ def _text_stage(self:FrozenCMG, train, valid, cache)->tuple:
 def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
     "E1 (Eq. 1), CMER's labels (Eq. 2) and the RID (Eq. 3) on the cached views (N, 1 + C', D) (one stage, cached)."
     c = self.config
-    off = int(c.candidates == "masks")                  # "masks": view 0 is the whole image, not a candidate
+    off = int(c.cmer_candidates == "masks")                  # "masks": view 0 is the whole image, not a candidate
     def e1():
         m = train_projector(V[:, 0] if off else V, T, Vv[:, 0] if off else Vv, Tv, c)     # the paper: E1 on whole images
         return dict(scores=view_scores(m, V[:, off:], T), valid_scores=view_scores(m, Vv[:, off:], Tv), retrieval=e1_retrieval(m, Vv[:, 0], Tv), e1=m)
@@ -394,7 +391,7 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
 @patch
 def _cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
     "CMER (`_cmer`, cached) on the detector: sets `rid_`, `cmer_labels_`, `cmer_scores_` and their figures in `info_`; returns each training image's chosen view (N,)."
-    c, off = self.config, int(self.config.candidates == "masks")
+    c, off = self.config, int(self.config.cmer_candidates == "masks")
     cm, n = self._cmer(V, Vv, T, Tv, cache), V.shape[1] - off
     self.rid_ = rid_from_state(c.rid_from, cm["rid"])
     self.cmer_labels_, self.cmer_scores_, r = cm["labels"], cm["scores"], cm["retrieval"]
@@ -414,7 +411,7 @@ def _cmle_stage(self:FrozenCMG, T, cache):
 def _choose(self:FrozenCMG, V:np.ndarray)->tuple:
     "Algorithm 2 on views (N, 1 + C', D): the RID's choice among the candidates (N,) and the chosen view's features (N, D)."
     if not self.config.cmer: return np.zeros(len(V), np.int64), V[:, 0]
-    off = int(self.config.candidates == "masks")
+    off = int(self.config.cmer_candidates == "masks")
     ch = rid_choose(self.rid_, rid_input(self.rid_, V, off))
     return ch, V[np.arange(len(V)), ch + off]
 
@@ -429,7 +426,7 @@ def _encoder_stage(self:FrozenCMG, V, anchor=None, W=None, progress:bool=False):
 def _scorer_stage(self:FrozenCMG, G, Gv):
     "kNN and Eq. 14 fitted on the training images' scorer features `G`; each one's threshold on the normal validation features `Gv`."
     c = self.config
-    self.scorers_ = dict(knn=KNNScorer(c.k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
+    self.scorers_ = dict(knn=KNNScorer(c.knn_k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
     self.valid_scores_ = {k: s.score(Gv) for k, s in self.scorers_.items()}    # normal validation scores of both scorers
     self.offsets_ = {k: -float(np.quantile(v, 1 - c.target_fpr)) for k, v in self.valid_scores_.items()}
     self._set_offset(self.valid_scores_[c.scorer], c.target_fpr)              # offset_ = offsets_[scorer]; decision_scores_
@@ -534,7 +531,7 @@ def set_scorer(self:FrozenCMG, scorer:str)->FrozenCMG:
     "Use the other fitted scorer ('knn' or 'maha') and its threshold from now on."
     self.check_fitted()
     if scorer not in self.scorers_: raise ValueError(f"scorer must be one of {', '.join(self.scorers_)}, got {scorer!r}")
-    self.config.scorer, self.offset_ = scorer, self.offsets_[scorer]
+    self.config, self.offset_ = self.config.replace(scorer=scorer), self.offsets_[scorer]
     if scorer in getattr(self, "valid_scores_", {}): self.decision_scores_ = self.valid_scores_[scorer]
     return self
 
@@ -545,7 +542,7 @@ def _backbone_fingerprint(net:nn.Module)->str:
 # %% ../nbs/20_frozen.ipynb #cbde5cec
 @patch
 def state_dict(self:FrozenCMG)->dict:
-    st = dict(config=json.dumps(asdict(self.config)), info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str))}),
+    st = dict(config=json.dumps(self.config.to_dict()), info=json.dumps({k: v for k, v in self.info_.items() if isinstance(v, (int, float, str))}),
               backbone_fingerprint=_backbone_fingerprint(self.net()), offsets=json.dumps(self.offsets_),
               valid_scores={k: torch.as_tensor(np.asarray(v, np.float64)) for k, v in getattr(self, "valid_scores_", {}).items()},
               knn=self.scorers_["knn"].state_dict(), maha={k: torch.as_tensor(np.asarray(v)) for k, v in self.scorers_["maha"].state_dict().items()})
@@ -555,12 +552,12 @@ def state_dict(self:FrozenCMG)->dict:
 
 # %% ../nbs/20_frozen.ipynb #8281ddfd
 def _frozen_from_state(cls, st:dict)->FrozenCMG:
-    cfg = json.loads(st["config"])
-    if "rid" in st and "candidates" not in cfg:
+    cfg = {RENAMED.get(k, k): v for k, v in json.loads(st["config"]).items()}   # files saved before one settings object: the family's old names
+    if "rid" in st and "cmer_candidates" not in cfg:
         raise ValueError("this model file is from an older cmg_nb whose RID read pooled pixels; refit it with this version (cmg fit)")
     cfg.setdefault("whole_margin", 0.0)                                      # files from before the margin: plain Eq. 2
     cfg.setdefault("rid_from", "views")                                      # files from before `rid_from`: the view RID
-    self = cls(FrozenConfig(**cfg))
+    self = cls(CMGConfig.from_dict({"features": "frozen", **cfg}))
     fp = _backbone_fingerprint(self.net())
     if fp != st["backbone_fingerprint"]: raise ValueError(f"the installed {self.config.backbone} weights differ from those this model was trained with")
     c = self.config
@@ -568,7 +565,7 @@ def _frozen_from_state(cls, st:dict)->FrozenCMG:
     if c.cmer and "rid" not in st: raise KeyError("rid")
     if "rid" in st and not c.cmer: raise ValueError("the settings say cmer=False but the file holds a RID")
     if "head" in st:
-        self.head_ = AnomalyHead(int(st["head"]["net.0.weight"].shape[1]), c.head_dim, c.hidden); self.head_.load_state_dict(st["head"]); self.head_.eval()
+        self.head_ = AnomalyHead(int(st["head"]["net.0.weight"].shape[1]), c.feat_dim, c.hidden); self.head_.load_state_dict(st["head"]); self.head_.eval()
     if "rid" in st:
         self.rid_ = rid_from_state(c.rid_from, st["rid"])
     self.scorers_ = dict(knn=KNNScorer.from_state(st["knn"]), maha=MahalanobisScorer.from_state({k: v.numpy() for k, v in st["maha"].items()}))
@@ -597,7 +594,7 @@ class FrozenScoringGraph(nn.Module):
         super().__init__()
         det.check_fitted()
         c, cands = det.config, det.candidates()
-        self.size, self.off, self.resize = c.image_size, int(c.candidates == "masks"), PadResize(c.image_size)
+        self.size, self.off, self.resize = c.image_size, int(c.cmer_candidates == "masks"), PadResize(c.image_size)
         self.net, self.head, self.rid = (None if m is None else copy.deepcopy(m).cpu().eval() for m in (det.net(), det.head_, det.rid_ if c.cmer else None))
         self.views = CandidateViews(cands, cands.index[cands.kind != "whole"], c.image_size, c.mask_mode, c.soft_scale) if c.cmer else None
         self.scorer = ScorerGraph(det.scorers_[c.scorer])

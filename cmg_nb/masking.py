@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn.functional as F
 from .core import CMGConfig
-from .settings import CANDIDATE_SETS
+from .core import CANDIDATE_SETS
 
 # %% auto #0
 __all__ = ['MASK_MODES', 'grid_edges', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_pipeline.ipynb #38a19a59
 from __future__ import annotations
-import io, json, time, platform, tempfile
+import io, json, time, platform, tempfile, importlib
 from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
@@ -29,12 +29,20 @@ from .inputs import normal_valid, as_image_tensor, ImageChunks
 from .io import atomic_torch_save
 
 # %% auto #0
-__all__ = ['CMG', 'caption_embeddings', 'cmg_stages', 'matching_and_labels']
+__all__ = ['SOURCE_CLASSES', 'CMG', 'caption_embeddings', 'cmg_stages', 'matching_and_labels']
 
 # %% ../nbs/10_pipeline.ipynb #260b6738
+SOURCE_CLASSES = {"frozen": "cmg_nb.frozen:FrozenCMG"}   # the CMG of each other feature source: a subclass, imported when first asked for
+
 class CMG(Detector):
-    "Cross-modal Guidance anomaly detector: `fit` on normal image-caption pairs, score images alone."
+    "Cross-modal Guidance anomaly detector: `fit` on normal image-caption pairs, score images alone; `config.features` chooses the feature source."
     matching_ = rid_ = encoder_ = scorer_ = None   # fitted parts, set by `fit`/`load`
+    def __new__(cls, config:CMGConfig|None=None, **kwargs):
+        "`CMG(config)` is the CMG of the settings' feature source: this class from scratch, its subclass in `SOURCE_CLASSES` otherwise."
+        src = kwargs.get("features", getattr(config, "features", "scratch"))
+        if cls is CMG and src in SOURCE_CLASSES:
+            mod, name = SOURCE_CLASSES[src].split(":"); cls = getattr(importlib.import_module(mod), name)
+        return object.__new__(cls)
     def __init__(self, config:CMGConfig|None=None, # all settings (see `CMGConfig`)
                  **kwargs, # settings overriding `config`, e.g. `cmer=False`
                 ):

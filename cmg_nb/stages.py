@@ -32,7 +32,7 @@ def fingerprint(*parts)->str:
 
 # %% ../nbs/09b_stages.ipynb #cc067bf9
 def stage_key(stage:str, # the stage's name, e.g. "cmer" or "frozen-e1"
-              settings, # the detector's settings: a dataclass (`CMGConfig`, `FrozenConfig`) or a dict
+              settings, # the detector's settings: a dataclass (`CMGConfig`) or a dict
               names, # the settings the stage's result depends on
               data:str, # `fingerprint` of everything the stage reads
              )->tuple:

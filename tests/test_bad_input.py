@@ -330,13 +330,13 @@ def test_every_setting_is_a_flag_with_help_and_config_files_work(tmp_path):
     rc, out, _ = cmg("fit", "--method", "cmg", "--help")                  # a from-scratch method: CMGConfig's settings (but the switches its name fixes)
     assert rc == 0
     import re
+    from cmg_nb.core import SOURCE_ONLY
     for f in fields(CMGConfig):                                             # (--cmer is not --cmer-candidates)
-        assert bool(re.search("--" + f.name.replace("_", "-") + r"(?![-\w])", out)) == (f.name not in ("cmer", "cmle")), f.name
+        assert bool(re.search("--" + f.name.replace("_", "-") + r"(?![-\w])", out)) == (f.name not in ("features", "cmer", "cmle", *SOURCE_ONLY["frozen"])), f.name
     assert "M: 4 = 2x2 grid, 9 = 3x3 grid, any square number (default: 4)" in " ".join(out.split())
-    from cmg_nb.settings import FrozenConfig
-    from cmg_nb.cli import frozen_settings, _FROZEN_FLAG
-    rc, out, _ = cmg("fit", "--help")                                       # the CPU default, cmg-frozen: FrozenConfig's settings
-    assert rc == 0 and all(("--" + _FROZEN_FLAG.get(n, n).replace("_", "-")) in out for n in frozen_settings("cmg-frozen"))
+    from cmg_nb.cli import frozen_settings
+    rc, out, _ = cmg("fit", "--help")                                       # the CPU default, cmg-frozen: the frozen source's settings
+    assert rc == 0 and all(("--" + n.replace("_", "-")) in out for n in frozen_settings("cmg-frozen"))
     (tmp_path / "c.json").write_text('{"epochs": 2, "scorer": "knn"}')
     rc, out, _ = cmg("evaluate", "--data", tmp_path, "--normal-groups", "a", "--config", tmp_path / "c.json", "--print-config")
     import yaml

@@ -5,9 +5,9 @@ from dataclasses import fields, asdict
 import pytest
 import yaml
 from cmg_nb.cli import main, _parser, _settings_of, _build_detector, method_config, CMGError
-from cmg_nb.core import CMGConfig
+from cmg_nb.core import CMGConfig, SOURCE_ONLY
 from cmg_nb.evaluation import available_methods
-from cmg_nb.frozen import FrozenConfig, FROZEN_METHODS
+from cmg_nb.settings import FROZEN_METHODS
 
 from conftest import run_cmg as cmg
 
@@ -17,8 +17,8 @@ OTHER = dict(image_size=64, backbone="resnet34", feat_dim=64, cmer=False, n_regi
              lle_neighbors=7, lle_reg=0.01, lam=0.5, epochs=2, batch_size=32, lr=0.01, optimizer="sgd", momentum=0.8, beta2=0.9,
              weight_decay=0.001, lr_schedule="constant", simclr_tau=0.3, n_score_clusters=2, scorer="knn", knn_k=3, val_frac=0.2,
              target_fpr=0.1, seed=3, device="cpu", cmer_candidates="masks",
-             # FrozenConfig's own
-             candidates="masks", window_grid=4, whole_margin=0.25, rid_from="views", head_dim=64, hidden=256, max_steps=100, k=3)
+             # the frozen source's own
+             window_grid=4, whole_margin=0.25, rid_from="views", hidden=256, max_steps=100)
 
 def _args(method, *extra):
     return _parser(method).parse_args(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--method", method, *map(str, extra)])
@@ -36,37 +36,38 @@ def _settings(det)->dict:
 METHODS = available_methods()
 
 def test_every_setting_has_another_value():
-    assert {f.name for f in fields(CMGConfig)} | {f.name for f in fields(FrozenConfig)} - {"cmer", "cmle", "head"} <= set(OTHER) | {"head"}
+    assert {f.name for f in fields(CMGConfig)} - {"features", "head"} <= set(OTHER)
 
 @pytest.mark.parametrize("method", METHODS)
 def test_print_config_is_what_the_method_fits_with(method, tmp_path):
     "--print-config prints the settings of the detector that fit would train; --config reads them back unchanged."
     printed = _printed(method)
-    cls, d0, names = _settings_of(method)
+    d0, names = _settings_of(method)
     assert set(printed) == set(names)
     det = _build_detector(_args(method))                                      # what `cmg fit` fits (test_contract: saved -> loaded unchanged)
     assert {k: v for k, v in _settings(det).items() if k in names} == printed
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(printed))
     assert _printed(method, "--config", tmp_path / "c.yaml") == printed
-    if method in FROZEN_METHODS: assert cls is FrozenConfig and printed["image_size"] == 96 and printed["backbone"] == "mobilenet_v2_imagenet"
+    if method in FROZEN_METHODS: assert d0.features == "frozen" and printed["image_size"] == 96 and printed["backbone"] == "mobilenet_v2_imagenet"
+    assert not set(printed) & set(SOURCE_ONLY["scratch" if d0.features == "frozen" else "frozen"])   # never the other source's settings
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_accepted_setting_changes_the_settings(method):
     "Each setting the method takes, given another value (by --set), reaches the settings of the detector fit would train."
-    cls, d0, names = _settings_of(method)
+    d0, names = _settings_of(method)
     base = _settings(_build_detector(_args(method)))
     for n in names:
         v = OTHER[n]
-        if n == "backbone" and cls is FrozenConfig: continue                   # one frozen backbone is installed
-        if v == base[n]: v = dict(scorer="maha", knn_k=4, k=4, backbone="convnet", lr=0.02, image_size=48)[n]   # the method's default already
-        if n == "cmer_candidates" and method not in ("ssd+cmer", "cmg"): continue   # the from-scratch CMG refuses windows; "masks" is for CMER methods
+        if n == "backbone" and d0.features == "frozen": continue                   # one frozen backbone is installed
+        if n == "cmer_candidates" and d0.features == "scratch": continue       # from scratch, the paper's masks are the one candidate set (windows are refused: test_frozen)
+        if v == base[n]: v = dict(scorer="maha", knn_k=4, backbone="convnet", lr=0.02, image_size=48, cmer_candidates="windows")[n]   # the method's default already
         try: got = _settings(_build_detector(_args(method, "--set", f"{n}={json.dumps(v)}")))
         except (CMGError, ValueError) as e: pytest.fail(f"{method}: --set {n}={v!r} refused: {e}")
         assert got[n] == v and got[n] != base[n], (method, n)
 
 @pytest.mark.parametrize("method,flag,value,why", [
-    ("cmg-frozen", "--rid-input", "matching", "it is a setting of the from-scratch methods (CMGConfig)"),
-    ("cmg-frozen", "--optimizer", "sgd", "it is a setting of the from-scratch methods (CMGConfig)"),
+    ("cmg-frozen", "--rid-input", "matching", "it is a setting of the from-scratch feature source"),
+    ("cmg-frozen", "--optimizer", "sgd", "it is a setting of the from-scratch feature source"),
     ("ssd-frozen", "--text-encoder", "tfidf", "it uses no captions"),
     ("ssd+cmle-frozen", "--whole-margin", "0.1", "it has no CMER"),
     ("ssd+cmer-frozen", "--lam", "0.5", "it has no CMLE"),
@@ -75,7 +76,7 @@ def test_every_accepted_setting_changes_the_settings(method):
     ("ssd", "--cmer", None, "ssd sets it itself (cmer=False)"),
     ("cmg-pretrained", "--backbone", "resnet18", "cmg-pretrained sets it itself (backbone='mobilenet_v2_imagenet')"),
     ("cmg-pretrained", "--lr", "0.01", "cmg-pretrained sets it itself (lr=0.0001)"),
-    ("cmg", "--whole-margin", "0.2", "cmg does not use it; it is a setting of the frozen family (FrozenConfig)"),
+    ("cmg", "--whole-margin", "0.2", "cmg does not use it; it is a setting of the frozen feature source"),
 ])
 def test_a_setting_the_method_does_not_use_is_refused_with_why(method, flag, value, why, tmp_path):
     why = re.escape(why)
@@ -91,7 +92,7 @@ def test_fit_without_method_parses_every_flag_and_checks_it_against_the_default(
     a.method = default_method()
     if a.method == "cmg-frozen": assert _build_detector(a).config.whole_margin == 0.2
     else:
-        with pytest.raises(CMGError, match="setting of the frozen family"): _build_detector(a)
+        with pytest.raises(CMGError, match="setting of the frozen feature source"): _build_detector(a)
 
 def test_help_shows_the_methods_own_settings():
     "`cmg fit --method M --help`: M's settings with M's defaults; the from-scratch flags are not listed for a frozen method."
@@ -101,7 +102,7 @@ def test_help_shows_the_methods_own_settings():
         h = _parser(method)._subparsers._group_actions[0].choices["fit"].format_help()
         assert all(s in h for s in shown) and not any(s in h for s in hidden), (method, h)
     h = _parser(None)._subparsers._group_actions[0].choices["fit"].format_help()                  # no --method: the CPU default's, said so
-    assert "settings of cmg-frozen (FrozenConfig" in " ".join(h.split()) and "cmg on a GPU" in h and "(default: 96)" in h
+    assert "settings of cmg-frozen (CMGConfig, features='frozen'" in " ".join(h.split()) and "cmg on a GPU" in h and "(default: 96)" in h
 
 def test_cli_print_config_matches_the_saved_model(tmp_path, scene_folder):
     "The real command: what --print-config prints is what the saved model says it was fitted with."
@@ -150,7 +151,7 @@ def test_declared_settings_are_the_settings_read(method):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert _reads_of(method, split) == set(make_detector(method, CMGConfig()).settings_used)
-    cls, d0, names = _settings_of(method)
+    d0, names = _settings_of(method)
     assert set(names) <= set(make_detector(method, CMGConfig()).settings_used)
 
 @pytest.mark.parametrize("method,flag,value", [("pretrained-maha-32", "--backbone", "resnet18"), ("she", "--text-encoder", "tfidf"),

@@ -26,7 +26,7 @@ def tiny_kwargs(name:str)->dict: return FROZEN_FAST if name.endswith("-frozen") 
 def tiny_flags(name:str)->list:
     "TINY_FLAGS that `name` takes (`cmg fit` refuses a setting the method does not read)."
     from cmg_nb.cli import _settings_of
-    names = _settings_of(name)[2]
+    names = _settings_of(name)[1]
     return [x for f, v in zip(TINY_FLAGS[::2], TINY_FLAGS[1::2]) if f[2:].replace("-", "_") in names for x in (f, v)]
 
 # one stage cache for the whole file: identical stages (caption embeddings, frozen backbone passes, CMER of the same

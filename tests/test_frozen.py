@@ -48,7 +48,7 @@ def test_scorers_and_switch(split):
     np.testing.assert_allclose(det.anomaly_score(split.test, scorer="maha"), det.scorers_["maha"].score(G))
     u = G / np.linalg.norm(G, axis=1, keepdims=True)
     T = det.scorers_["knn"].nn_._fit_X; T = T / np.linalg.norm(T, axis=1, keepdims=True)
-    ref = np.sort(1 - u @ T.T, 1)[:, :det.config.k].mean(1)                # kNN by hand
+    ref = np.sort(1 - u @ T.T, 1)[:, :det.config.knn_k].mean(1)                # kNN by hand
     np.testing.assert_allclose(det.anomaly_score(split.test), ref, atol=1e-5)
     det.set_scorer("maha")
     assert det.offset_ == det.offsets_["maha"]
@@ -87,7 +87,7 @@ def test_cmg_knn_scorer_save_load(split, tmp_path):
 
 def test_cli_fit_frozen_refuses_from_scratch_flags(folder, tmp_path):
     r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg-frozen", "--rid-input", "matching")
-    assert r.returncode == 2 and "--rid-input: cmg-frozen does not use it; it is a setting of the from-scratch methods" in r.stderr and not (tmp_path / "m.cmg").exists()
+    assert r.returncode == 2 and "--rid-input: cmg-frozen does not use it; it is a setting of the from-scratch feature source" in r.stderr and not (tmp_path / "m.cmg").exists()
 
 def test_cli_openclipart_preset_bad_task_is_one_line():
     from conftest import FIXTURES
@@ -110,7 +110,7 @@ def test_frozen_family_honours_n_regions(split, tmp_path):
     det.fit(split.train, split.valid, progress=False)
     assert len(det.candidates()) == 1 + 9 + 4 and det.rid_.prior.shape == (14,) and det.info_["n_candidates"] == 14
     back = Detector.load(det.save(tmp_path / "m9.cmg"))
-    assert back.config.n_regions == 9 and back.config.candidates == "windows"
+    assert back.config.n_regions == 9 and back.config.cmer_candidates == "windows"
     np.testing.assert_array_equal(back.anomaly_score(split.test), det.anomaly_score(split.test))   # save -> load: identical scores, new RID
     np.testing.assert_array_equal(back.choices(split.test), det.choices(split.test))
 
@@ -119,17 +119,33 @@ def test_cli_n_regions_reaches_the_frozen_model(folder, tmp_path):
             "--n-regions", "9", "--cmer-candidates", "masks", "--text-encoder", "tfidf", "-q")
     assert r.returncode == 0, r.stderr
     cfg = Detector.load(tmp_path / "m.cmg").config
-    assert (cfg.n_regions, cfg.candidates) == (9, "masks")
+    assert (cfg.n_regions, cfg.cmer_candidates) == (9, "masks")
 
 def test_from_scratch_cmg_refuses_windows_in_one_line(folder, tmp_path):
     r = cmg("fit", "--data", folder, "--normal-groups", "circle", "--out", tmp_path / "m.cmg", "--method", "cmg", "--cmer-candidates", "windows")
     assert r.returncode == 2 and "frozen family" in r.stderr and "Traceback" not in r.stderr and not (tmp_path / "m.cmg").exists(), r.stderr
 
 def test_old_pixel_rid_model_files_are_refused(split, tmp_path):
-    "A frozen model file from before the view RID (no `candidates` in its settings) is refused with a one-line reason."
+    "A frozen model file from before the view RID (no `candidates`, today `cmer_candidates`, in its settings) is refused with a one-line reason."
     det = frozen_method("ssd+cmer-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False)
-    st = det.state_dict(); cfg = json.loads(st["config"]); cfg.pop("candidates"); st["config"] = json.dumps(cfg)
+    st = det.state_dict(); cfg = json.loads(st["config"]); cfg.pop("cmer_candidates"); st["config"] = json.dumps(cfg)
     with pytest.raises(ValueError, match="older cmg_nb whose RID read pooled pixels"): FrozenCMG.from_state_dict(st)
+
+def test_model_files_saved_with_the_old_frozen_settings_load(split, tmp_path):
+    "A frozen model file from before one settings object (FrozenConfig: `k`, `head_dim`, `candidates`, no `features`) loads, with identical scores."
+    import torch
+    from cmg_nb.core import SOURCE_ONLY
+    from cmg_nb.detector import settings_sha
+    det = frozen_method("cmg-frozen", SMALL, seed=0, **FAST).fit(split.train, split.valid, progress=False)
+    st = torch.load(det.save(tmp_path / "new.cmg"), weights_only=True)
+    old_name = dict(knn_k="k", feat_dim="head_dim", cmer_candidates="candidates")
+    cfg = {old_name.get(k, k): v for k, v in json.loads(st["config"]).items() if k != "features" and k not in SOURCE_ONLY["scratch"]}
+    assert len(cfg) == 33 and {"k", "head_dim", "candidates"} <= set(cfg)          # FrozenConfig's 33 fields, as files of stop 32 hold them
+    st["config"] = json.dumps(cfg); st["settings_sha"] = settings_sha(st)
+    torch.save(st, tmp_path / "old.cmg")
+    back = Detector.load(tmp_path / "old.cmg")
+    assert type(back) is FrozenCMG and back.config == det.config
+    np.testing.assert_array_equal(back.anomaly_score(split.test), det.anomaly_score(split.test))
 
 @pytest.mark.parametrize("method,flag,value,msg", [("pretrained-knn", "--n-regions", "9", "has no masks or views"),
                                                    ("ssd+cmle-frozen", "--cmer-candidates", "masks", "has no CMER")])
