@@ -133,13 +133,18 @@ def _why_unused(method:str, name:str)->str:
 # %% ../nbs/12_cli.ipynb #c6818067
 def _add_config_flags(p, method:str|None=None, # `cmg fit`'s method: its settings and defaults are shown (None: the from-scratch `CMGConfig`'s)
                       note:str="", # added to the settings' title
+                      every:bool=False, # every setting of both sources (`cmg evaluate`: its methods decide the source)
                      ):
     "One flag per setting of `method`, with its comment, the method's default and choices as help; --config FILE and --print-config."
     from fastcore.docments import docments
     d0, names = _settings_of(method)
-    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} (CMGConfig, features={d0.features!r}; a flag not given keeps the method's default{note})"), docments(CMGConfig)
-    for n in (_FLAGS if method is not None else names):        # every method's flags parse; those `method` does not take are hidden, refused with a reason
-        f, hlp = _FIELDS[n], f"{docs.get(n) or ''} (default: {getattr(d0, n)})".replace("%", "%%") if n in names else argparse.SUPPRESS
+    if every: names = _FLAGS
+    title = f"CMGConfig, features={d0.features!r}" if not every else "CMGConfig; frozen features when every method is a -frozen one, else from scratch"
+    g, docs = p.add_argument_group(f"settings of {method or 'the methods'} ({title}; a flag not given keeps the method's default{note})"), docments(CMGConfig)
+    d1 = CMGConfig(features="frozen") if every else d0
+    dflt = lambda n: getattr(d0, n) if getattr(d0, n) == getattr(d1, n) else f"{getattr(d0, n)} from scratch, {getattr(d1, n)} frozen"
+    for n in (_FLAGS if method is not None or every else names):   # every method's flags parse; those `method` does not take are hidden, refused with a reason
+        f, hlp = _FIELDS[n], f"{docs.get(n) or ''} (default: {dflt(n)})".replace("%", "%%") if n in names else argparse.SUPPRESS
         if str(f.type) == "bool": g.add_argument("--" + n.replace("_", "-"), dest=n, action=argparse.BooleanOptionalAction, default=None, help=hlp)
         else: g.add_argument("--" + n.replace("_", "-"), dest=n, type=_value_parser(str(f.type)), default=None, choices=_CHOICES.get(n), help=hlp)
     g.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="a setting by name (value parsed as JSON)")
@@ -508,7 +513,8 @@ def cmd_evaluate(args)->int:
     from fastai.torch_core import rank_distrib
     methods = _methods(args.methods)
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
-    cfg = config_from_args(args)
+    from cmg_nb.settings import FROZEN_METHODS
+    cfg = config_from_args(args, dict(features="frozen") if all(m in FROZEN_METHODS for m in methods) else None)   # the source of the settings every method reads
     from cmg_nb.experiments import PRESET_PROFILES, preset_config
     if args.preset in PRESET_PROFILES:                         # the paper's protocol: its profile ("paper" or "cpu"), then the flags
         names = [k for k in _FLAGS if getattr(args, k, None) is not None] + list(_config_file(args.config_file)) + [kv.split("=", 1)[0].strip() for kv in args.extra]
@@ -581,7 +587,7 @@ def _train_parser(sub, name:str, method:str|None=None, # `cmg fit`'s method (its
     f.add_argument("--on-error", default="raise", choices=["raise", "skip"], help="unreadable images: stop (default) or skip them")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines")
     if name == "fit": _add_config_flags(f, method or _CPU_DEFAULT, "" if method else f"; without --method: {_CPU_DEFAULT} on a CPU, cmg on a GPU (see --method cmg --help)")
-    else: _add_config_flags(f)
+    else: _add_config_flags(f, every=True)
     if name == "fit":
         f.add_argument("--out", required=True, help="model file to write")
         f.add_argument("--method", default=None, help="any method of `cmg evaluate` that can be saved (default: cmg-frozen on a CPU, cmg on a GPU); "

@@ -158,3 +158,13 @@ def test_declared_settings_are_the_settings_read(method):
                                                ("zero-shot", "--scorer", "knn"), ("cmda", "--n-regions", "9"), ("she", "--lam", "0.5")])
 def test_a_setting_the_method_never_reads_is_refused(method, flag, value):
     with pytest.raises(CMGError, match=f"^{flag}: {re.escape(method)} does not use it; its settings are "): _build_detector(_args(method, flag, value))
+
+def test_evaluate_takes_the_frozen_source_when_every_method_is_frozen(tmp_path):
+    "`cmg evaluate`: one set of settings for every method; frozen ones when all methods are, and a frozen-only flag refused in one line otherwise."
+    base = ("evaluate", "--data", tmp_path, "--normal-groups", "a", "--print-config", "--whole-margin", "0.2", "--lr", "0.01")
+    r = cmg(*base, "--methods", "cmg-frozen,pretrained-knn")
+    assert r.returncode == 0, r.stderr
+    printed = yaml.safe_load(r.stdout)
+    assert (printed["features"], printed["whole_margin"], printed["lr"], printed["image_size"]) == ("frozen", 0.2, 0.01, 96)
+    r = cmg(*base, "--methods", "cmg,cmg-frozen")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "whole_margin is a setting of features='frozen'" in r.stderr, r.stderr
