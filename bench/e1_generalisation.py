@@ -40,7 +40,7 @@ def main():
         normal = np.flatnonzero(sp.test_labels == 0)
         tn = sp.test.subset(normal)
         V, Vv, Vt = (det._view_features(d.to_array(S), cache) for d in (sp.train, sp.valid, tn))
-        (T, Tv), (Tt, _) = det._text_stage(sp.train, sp.valid, cache), det._text_stage(tn, sp.valid, cache)
+        (T, Tv), (Tt, _) = det.text_stage(sp.train, sp.valid, cache), det.text_stage(tn, sp.valid, cache)
         r = {}
         for name, kw in VARIANTS.items():
             m = train_projector(V, T, Vv, Tv, dataclasses.replace(c, **kw))

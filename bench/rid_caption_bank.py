@@ -37,7 +37,7 @@ def main():
     for task, sp, det, cache, V, Vv, Vt in dev_fits():
         c, cands, S = det.config, det.candidates(), det.config.image_size
         whole = (cands.kind == "whole").to_numpy()
-        T, Tv = det._text_stage(sp.train, sp.valid, cache)
+        T, Tv = det.text_stage(sp.train, sp.valid, cache)
         m = train_projector(V, T, Vv, Tv, c)
         np.testing.assert_allclose(view_scores(m, V, T), det.cmer_scores_, atol=1e-5)      # the fit's E1
         cr = caption_rid(m, T, whole, c.whole_margin)                                       # the library's CaptionRID (rid_from="captions")

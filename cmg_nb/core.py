@@ -57,8 +57,8 @@ SOURCE_DEFAULTS = dict(   # the defaults that depend on the feature source
     frozen=dict(image_size=96, backbone="mobilenet_v2_imagenet", epochs=60, match_epochs=30, rid_epochs=50, lle_neighbors=10, cmer_candidates="windows", scorer="knn"))
 SOURCE_ONLY = dict(   # settings that one source reads and the other does not (it refuses a value other than the default)
     scratch=("rid_input", "optimizer", "momentum", "beta2", "weight_decay", "lr_schedule", "n_score_clusters"),
-    frozen=("head", "window_grid", "whole_margin", "rid_from", "hidden", "max_steps"))
-CARRIED = ("text_encoder", "n_text_clusters", "lle_reg", "n_regions", "mask_mode", "soft_scale", "val_frac", "target_fpr", "seed", "device")   # read the same way by both sources (`for_source`)
+    frozen=("head", "rid_from", "hidden", "max_steps"))
+CARRIED = ("text_encoder", "n_text_clusters", "lle_reg", "n_regions", "mask_mode", "soft_scale", "window_grid", "whole_margin", "val_frac", "target_fpr", "seed", "device")   # read the same way by both sources (`for_source`)
 RENAMED = dict(k="knn_k", head_dim="feat_dim", candidates="cmer_candidates")   # the frozen family's names before one settings object (files saved then)
 
 
@@ -87,9 +87,9 @@ class CMGConfig:
     match_epochs:int = BY_SOURCE # epochs of the matching model E1 (Eq. 1; scratch 10, frozen 30, best by normal-validation loss)
     rid_epochs:int = BY_SOURCE   # epochs of the Redundant Information Detector (Eq. 3; scratch 10, frozen 50)
     rid_input:str = "pixels"     # scratch: what the RID's MLP reads: "pixels" (each masked copy pooled to 16x16) or "matching" (frozen E1 features)
-    cmer_candidates:str|None = None  # CMER's candidate views: "masks" (the paper's M one-region masks; scratch's only choice) or "windows" (also the whole image and windows to keep; frozen's default); None: the source's own
-    window_grid:int = 3          # frozen: windows to keep are the s x s squares of cells of this grid, s < window_grid
-    whole_margin:float = 0.5     # frozen: Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks)
+    cmer_candidates:str|None = None  # CMER's candidate views: "masks" (the paper's M one-region masks; scratch's default) or "windows" (also the whole image and windows to keep; frozen's default); None: the source's own
+    window_grid:int = 3          # windows to keep are the s x s squares of cells of this grid, s < window_grid
+    whole_margin:float = 0.5     # Eq. 2 keeps the whole image unless a view's cosine with the caption beats it by more (chosen on development tasks with frozen features)
     rid_from:str = "whole"       # frozen: the RID reads only the whole image ("whole", as the paper's RID), every candidate view ("views"), or is E1 against the training captions ("captions"; no training)
     # global guidance, CMLE (Eq. 8-13)
     cmle:bool = True             # add L_global with LLE weights computed on caption clusters
@@ -224,13 +224,13 @@ def _validate_source(self:CMGConfig):
     other = next(s for s in FEATURE_SOURCES if s != self.features)
     for n in SOURCE_ONLY[other]:
         if getattr(self, n) != _FIELD_DEFAULTS[n]: raise ValueError(f"{n} is a setting of features={other!r}; features={self.features!r} does not read it")
+    if self.cmer_candidates not in CANDIDATE_SETS: raise ValueError(f"cmer_candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.cmer_candidates!r}")
+    if self.whole_margin < 0: raise ValueError(f"whole_margin must be a finite number >= 0, got {self.whole_margin!r}")
+    if not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
     if self.features == "scratch": return
     if self.backbone not in FROZEN_BACKBONES: raise ValueError(f"unknown frozen backbone {self.backbone!r}; choose from {', '.join(FROZEN_BACKBONES)}")
     if (self.cmer or self.cmle) and not self.head: raise ValueError("CMER and CMLE train the head: they need head=True")
-    if self.cmer_candidates not in CANDIDATE_SETS: raise ValueError(f"cmer_candidates must be one of {', '.join(CANDIDATE_SETS)}, got {self.cmer_candidates!r}")
-    if self.whole_margin < 0: raise ValueError(f"whole_margin must be a finite number >= 0, got {self.whole_margin!r}")
     if self.rid_from not in RID_SOURCES: raise ValueError(f"rid_from must be one of {', '.join(RID_SOURCES)}, got {self.rid_from!r}")
-    if not 2 <= self.window_grid <= 8: raise ValueError(f"window_grid must be an integer in [2, 8], got {self.window_grid!r}")
 
 
 # %% ../nbs/00_core.ipynb #0944c004

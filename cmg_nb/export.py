@@ -92,7 +92,7 @@ class ScorerGraph(nn.Module):
 
 # %% ../nbs/10a_export.ipynb #c76a2dff
 class ScoringGraph(nn.Module):
-    "Algorithm 2 of a fitted `CMG` as tensor operations: RID mask (if CMER) -> E2 features -> Eq. 14 or kNN."
+    "Algorithm 2 of a fitted `CMG` as tensor operations: the RID's candidate view (if CMER: a masked copy, or a window) -> E2 features -> Eq. 14 or kNN."
     output_names, input_axes = ["anomaly_score"], {0: "n"}
     def __init__(self, det:CMG):
         super().__init__()
@@ -102,15 +102,17 @@ class ScoringGraph(nn.Module):
         out = min(self.rid.features.side, c.image_size) if pp else 1
         if pp and c.image_size % out: raise ValueError(f"cannot export: {c.image_size}-pixel images do not pool evenly to {out}")
         self.pool = c.image_size // out if pp else 0      # adaptive pooling as a fixed kernel (ONNX needs the sizes)
-        self.register_buffer("factors", mask_factors(grid_masks(c.image_size, c.image_size, c.n_regions), c.mask_mode, c.soft_scale))
+        cands = det.candidates()
+        self.views = CandidateViews(cands, range(len(cands)), c.image_size, c.mask_mode, c.soft_scale)   # the paper's M masks, or CMER's windows
         self.input_doc = f"input 'images' (N, 3, {self.size}, {self.size}) float in [0, 1], output 'anomaly_score' (N,)"
     def example_input(self): return torch.rand(2, 3, self.size, self.size)
     def forward(self, x):
-        if self.rid is not None:                                                            # the RID's region, masked
-            c = (x[:, None] * self.factors[None, :, None]).reshape(-1, 3, self.size, self.size)   # the M copies (N*M, 3, S, S)
+        if self.rid is not None:                                                            # the RID's candidate view
+            v = self.views(x)                                                               # (N, C, 3, S, S): the M masked copies, or every view
+            c = v.reshape(-1, 3, self.size, self.size)
             f = F.avg_pool2d(c, self.pool).flatten(1) if self.pool else self.rid.features(c)   # pooled pixels: a fixed kernel
-            r = self.rid.score_features(f.reshape(x.shape[0], self.factors.shape[0], -1))
-            x = x * self.factors[r.argmax(1)][:, None]
+            r = self.rid.score_features(f.reshape(x.shape[0], v.shape[1], -1)).argmax(1)
+            x = torch.gather(v, 1, r[:, None, None, None, None].expand(-1, 1, *v.shape[2:]))[:, 0]
         return self.scorer(self.encoder.features(x))
 
 # %% ../nbs/10a_export.ipynb #d7965597

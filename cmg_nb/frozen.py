@@ -16,7 +16,7 @@ from .backbones import image_backbone, projection_head
 from .pipeline import caption_embeddings, CMG
 from .contrastive import contrastive_loss_from_sims
 import pandas as pd
-from .masking import cmer_candidates, candidate_view, candidate_views, localisation_report, cmer_choice
+from .masking import cmer_candidates, candidate_view, candidate_views, localisation_report, cmer_choice, cmer_candidate_table, chosen_views
 from .rid import rid_loss, score_mlp
 from .cmle import cmle_weights, FeatureBank
 from .ssd import nt_xent_loss
@@ -329,7 +329,7 @@ class FrozenCMG(CMG):
     def candidates(self)->pd.DataFrame:
         "CMER's candidate views (`cmer_candidates`); without CMER, the caption-free views of E2: the whole image and the M masks."
         c = self.config
-        return cmer_candidates(c.cmer_candidates, c.n_regions, c.window_grid) if c.cmer else cmer_candidates("windows", c.n_regions, 1)   # g = 1: no windows
+        return cmer_candidate_table(c) if c.cmer else cmer_candidates("windows", c.n_regions, 1)   # as `CMG.candidates`; g = 1: no windows
     def net(self):
         if self._net is None: self._net = frozen_backbone(self.config.backbone)[0].to(get_device(self.config.device))
         return self._net
@@ -360,7 +360,7 @@ _STAGE_KEYS = dict(   # the settings each cached stage of the frozen family depe
 
 # %% ../nbs/20_frozen.ipynb #f57849f9
 @patch
-def _text_stage(self:FrozenCMG, train, valid, cache)->tuple:
+def text_stage(self:FrozenCMG, train, valid, cache)->tuple:
     "Caption embeddings (T, Tv) of the training and validation items (numpy; cached): `caption_embeddings`, the text stage of every feature source."
     c = self.config
     def run(): te = caption_embeddings(train, valid, c.text_encoder); return te["T"].numpy(), te["Tv"].numpy()
@@ -389,7 +389,7 @@ def _cmer(self:FrozenCMG, V, Vv, T, Tv, cache):
 
 # %% ../nbs/20_frozen.ipynb #803704ef
 @patch
-def _cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
+def cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
     "CMER (`_cmer`, cached) on the detector: sets `rid_`, `cmer_labels_`, `cmer_scores_` and their figures in `info_`; returns each training image's chosen view (N,)."
     c, off = self.config, int(self.config.cmer_candidates == "masks")
     cm, n = self._cmer(V, Vv, T, Tv, cache), V.shape[1] - off
@@ -401,7 +401,7 @@ def _cmer_stage(self:FrozenCMG, V, Vv, T, Tv, cache)->np.ndarray:
 
 # %% ../nbs/20_frozen.ipynb #ea06d304
 @patch
-def _cmle_stage(self:FrozenCMG, T, cache):
+def cmle_stage(self:FrozenCMG, T, cache):
     "CMLE's LLE weights (N, N) of the training captions (`cmle_weights`, cached)."
     c = self.config
     return cached(cache, stage_key("frozen-cmle", c, _STAGE_KEYS["cmle"], fingerprint(T)), lambda: cmle_weights(T, c)[1])
@@ -417,13 +417,13 @@ def _choose(self:FrozenCMG, V:np.ndarray)->tuple:
 
 # %% ../nbs/20_frozen.ipynb #db2165df
 @patch
-def _encoder_stage(self:FrozenCMG, V, anchor=None, W=None, progress:bool=False):
+def encoder_stage(self:FrozenCMG, V, anchor=None, W=None, progress:bool=False):
     "E2: the head trained with NT-Xent over the cached views (`anchor`: CMER's view first), plus Eq. 13 when `W` is given."
     self.head_ = train_head(V, self.config, anchor=anchor, W=W, progress=progress)
 
 # %% ../nbs/20_frozen.ipynb #0913805b
 @patch
-def _scorer_stage(self:FrozenCMG, G, Gv):
+def scorer_stage(self:FrozenCMG, G, Gv):
     "kNN and Eq. 14 fitted on the training images' scorer features `G`; each one's threshold on the normal validation features `Gv`."
     c = self.config
     self.scorers_ = dict(knn=KNNScorer(c.knn_k).fit(G), maha=MahalanobisScorer(seed=c.seed).fit(G))
@@ -450,17 +450,17 @@ def fit(self:FrozenCMG, train:CaptionedImages, # normal training items (captions
         with log("views", images=len(x) + len(xv)): V, Vv = (self._view_features(a, cache, stats, progress, shard) for a in (x, xv))
         T = Tv = W = anchor = None
         if c.cmer or c.cmle:
-            with log("captions", items=len(train) + len(valid)): T, Tv = self._text_stage(train, valid, cache)
+            with log("captions", items=len(train) + len(valid)): T, Tv = self.text_stage(train, valid, cache)
         if c.cmer:
-            with log("cmer", images=len(V)): anchor = self._cmer_stage(V, Vv, T, Tv, cache)
+            with log("cmer", images=len(V)): anchor = self.cmer_stage(V, Vv, T, Tv, cache)
         if c.cmle:
-            with log("cmle", items=len(train)): W = self._cmle_stage(T, cache)
-        with log("head", epochs=c.epochs): self._encoder_stage(V, anchor, W, progress)
+            with log("cmle", items=len(train)): W = self.cmle_stage(T, cache)
+        with log("head", epochs=c.epochs): self.encoder_stage(V, anchor, W, progress)
         G, Gv = (score_features(self._choose(a)[1], self.head_) for a in (V, Vv))
     else:
         with log("features", images=len(x) + len(xv)):
             G, Gv = (score_features(cached_features(cache, self.net(), c.backbone, a, "plain", None, stats, progress, shard=shard)) for a in (x, xv))
-    self._scorer_stage(G, Gv)
+    self.scorer_stage(G, Gv)
     self.info_.update(n_train=len(train), n_valid=len(valid), feature_dim=int(G.shape[1]), encoded=int(stats.get("encoded", 0)),   # this process's
                       backbone_seconds=round(stats.get("backbone_s", 0.), 2))
     if progress: print(f"[{self.method}] fit {time.time() - t0:.1f}s ({self.info_['encoded']} images through the backbone in {self.info_['backbone_seconds']:.1f}s)")
@@ -503,6 +503,14 @@ def choices(self:FrozenCMG, images, chunk:int=256)->np.ndarray:
     "The RID's choice among `candidates()` for each image (zeros without CMER)."
     cs = [ch for ch, _ in self._chunks(images, chunk)]
     return np.concatenate(cs) if cs else np.zeros(0, np.int64)
+
+# %% ../nbs/20_frozen.ipynb #19e8842f
+@patch
+def rid_mask(self:FrozenCMG, x:torch.Tensor, # float images (N, 3, H, W) in [0, 1]
+            )->torch.Tensor:
+    "Each image as the RID's chosen candidate sees it, in pixels (`CMG.rid_mask` of the from-scratch source): the view that is encoded and scored."
+    c = self.config
+    return chosen_views(x, self.choices(x), self.candidates(), c.mask_mode, c.soft_scale)
 
 # %% ../nbs/20_frozen.ipynb #09d5835b
 @patch

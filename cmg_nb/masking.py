@@ -15,8 +15,8 @@ from .core import CANDIDATE_SETS
 __all__ = ['MASK_MODES', 'grid_edges', 'grid_masks', 'mask_factors', 'apply_mask', 'masked_candidates', 'matching_scores',
            'eq2_printed_scores', 'candidate_scores', 'cmer_choice', 'best_masks', 'mask_images',
            'region_object_overlap', 'mask_overlap_report', 'window_boxes', 'cmer_candidates', 'pixel_box', 'keep_masks',
-           'candidate_view', 'candidate_views', 'chosen_views', 'candidate_localisation', 'localisation_report',
-           'plot_choices', 'dcor_matrix']
+           'candidate_view', 'candidate_views', 'chosen_views', 'cmer_candidate_table', 'cmer_views',
+           'candidate_localisation', 'localisation_report', 'plot_choices', 'dcor_matrix']
 
 # %% ../nbs/05_masking.ipynb #cee30c82
 def _grid_side(m:int)->int:
@@ -105,10 +105,10 @@ def eq2_printed_scores(z_text:torch.Tensor, # (N, d) caption embeddings of the d
 def candidate_scores(model, # a matching model with `encode_image` and `encode_text` (e.g. `MatchingModel`)
                      x:torch.Tensor, # images (N, 3, H, W) in [0, 1]
                      text_emb, # caption embeddings (N, text_dim)
-                     cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale
+                     cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale (and cmer_candidates, window_grid)
                      bs:int=64, # images per pass (each pass encodes bs * M masked copies)
                     )->np.ndarray:
-    "Eq. 2 scores (N, M) of every masked copy of every image against its own caption."
+    "Eq. 2 scores (N, M) of every masked copy of every image against its own caption; with `cmer_candidates=\"windows\"`, the cosine (N, C) of each candidate view (`cmer_views`)."
     cfg = (cfg or CMGConfig()).validate()
     text_emb = torch.as_tensor(np.asarray(text_emb, dtype=np.float32))
     if len(text_emb) != len(x): raise ValueError(f"got {len(x)} images but {len(text_emb)} caption embeddings")
@@ -117,9 +117,11 @@ def candidate_scores(model, # a matching model with `encode_image` and `encode_t
     out = []
     for i in range(0, len(x), bs):
         xb = x[i:i+bs].to(dev)
-        cand = masked_candidates(xb, cfg.n_regions, cfg.mask_mode, cfg.soft_scale)
-        zi = model.encode_image(cand.flatten(0, 1)).view(len(xb), cfg.n_regions, -1)
-        out.append(matching_scores(model.encode_text(text_emb[i:i+bs].to(dev)), zi).cpu())
+        if cfg.cmer_candidates == "masks": cand = masked_candidates(xb, cfg.n_regions, cfg.mask_mode, cfg.soft_scale)
+        else: cand = cmer_views(xb, cfg)                                   # the whole image, the masks and windows to keep (below)
+        zi, zt = model.encode_image(cand.flatten(0, 1)).view(len(xb), cand.shape[1], -1), model.encode_text(text_emb[i:i+bs].to(dev))
+        if cfg.cmer_candidates == "masks": out.append(matching_scores(zt, zi).cpu())
+        else: out.append(torch.einsum("nd,ncd->nc", F.normalize(zt, dim=-1), F.normalize(zi, dim=-1)).cpu())   # cosines: `whole_margin` is in their units
     return torch.cat(out).numpy() if out else np.zeros((0, cfg.n_regions), np.float32)
 
 # %% ../nbs/05_masking.ipynb #eda836eb
@@ -134,16 +136,19 @@ def cmer_choice(S:np.ndarray, # E1's scores (N, C) of each image's candidates wi
 
 # %% ../nbs/05_masking.ipynb #d2ad7561
 def best_masks(model, x:torch.Tensor, text_emb, cfg:CMGConfig|None=None, bs:int=64)->np.ndarray:
-    "CMER labels l (N,): for each image, the region whose masked copy best matches its own caption (Eq. 2)."
-    return cmer_choice(candidate_scores(model, x, text_emb, cfg, bs))
+    "CMER labels l (N,): for each image, the region whose masked copy (or candidate view, `cmer_candidates`) best matches its own caption (Eq. 2)."
+    cfg = (cfg or CMGConfig()).validate()
+    if cfg.cmer_candidates == "masks": return cmer_choice(candidate_scores(model, x, text_emb, cfg, bs))
+    return cmer_choice(candidate_scores(model, x, text_emb, cfg, bs), (cmer_candidate_table(cfg).kind == "whole").to_numpy(), cfg.whole_margin)
 
 # %% ../nbs/05_masking.ipynb #382e8f25
 def mask_images(x:torch.Tensor, # images (N, 3, H, W)
                 labels, # region index per image (N,), e.g. from `best_masks` or `rid_select`
                 cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale
                )->torch.Tensor:
-    "Each image with its chosen region masked (hard or soft, as in `cfg`)."
+    "Each image with its chosen region masked (hard or soft, as in `cfg`); with `cmer_candidates=\"windows\"`, its chosen view (`chosen_views`)."
     cfg = (cfg or CMGConfig()).validate()
+    if cfg.cmer_candidates == "windows": return chosen_views(x, labels, cmer_candidate_table(cfg), cfg.mask_mode, cfg.soft_scale)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if labels.shape != (len(x),): raise ValueError(f"need one label per image: {len(x)} images, labels of shape {tuple(labels.shape)}")
     if len(labels) and (labels.min() < 0 or labels.max() >= cfg.n_regions):
@@ -249,6 +254,17 @@ def chosen_views(x:torch.Tensor, # float images (B, 3, H, W)
         sel = torch.as_tensor(np.flatnonzero(labels == c))
         out[sel] = candidate_view(x[sel], cands.iloc[int(c)], mode, scale)
     return out
+
+# %% ../nbs/05_masking.ipynb #f484dd7e
+def cmer_candidate_table(cfg:CMGConfig)->pd.DataFrame:
+    "CMER's candidates for the settings (`cmer_candidates`, `n_regions`, `window_grid`), one row each (`cmer_candidates`)."
+    return cmer_candidates(cfg.cmer_candidates, cfg.n_regions, cfg.window_grid)
+
+def cmer_views(x:torch.Tensor, # float images (B, 3, H, W)
+               cfg:CMGConfig)->torch.Tensor:
+    "(B, C, 3, H, W): each image's CMER candidate views for the settings, in pixels (the from-scratch feature source encodes them)."
+    if cfg.cmer_candidates == "masks": return masked_candidates(x, cfg.n_regions, cfg.mask_mode, cfg.soft_scale)
+    return candidate_views(x, cmer_candidate_table(cfg), None, cfg.mask_mode, cfg.soft_scale)
 
 # %% ../nbs/05_masking.ipynb #d5e9e079
 def _bbox_masks(object_masks:np.ndarray)->np.ndarray:

@@ -16,7 +16,8 @@ from .data import CaptionedImages
 from .backbones import image_backbone
 from .text import text_encoder_for, embed_captions
 from .contrastive import MatchingModel, train_matching_model
-from .masking import best_masks, mask_images
+from .masking import best_masks, mask_images, cmer_candidate_table
+import pandas as pd
 from .rid import RID, make_rid, train_rid, rid_select, rid_accuracy, rid_features_for
 from .cmle import cmle_weights
 from .ssd import AnomalyEncoder, train_encoder, extract_features
@@ -37,6 +38,7 @@ SOURCE_CLASSES = {"frozen": "cmg_nb.frozen:FrozenCMG"}   # the CMG of each other
 class CMG(Detector):
     "Cross-modal Guidance anomaly detector: `fit` on normal image-caption pairs, score images alone; `config.features` chooses the feature source."
     matching_ = rid_ = encoder_ = scorer_ = None   # fitted parts, set by `fit`/`load`
+    stages = ("text", "cmer", "cmle", "encoder", "scorer")   # Algorithm 1's steps: the methods `text_stage`, ..., `scorer_stage` of each source, cached
     def __new__(cls, config:CMGConfig|None=None, **kwargs):
         "`CMG(config)` is the CMG of the settings' feature source: this class from scratch, its subclass in `SOURCE_CLASSES` otherwise."
         src = kwargs.get("features", getattr(config, "features", "scratch"))
@@ -47,8 +49,6 @@ class CMG(Detector):
                  **kwargs, # settings overriding `config`, e.g. `cmer=False`
                 ):
         self.config = (config or CMGConfig()).replace(**kwargs)
-        if self.config.cmer_candidates == "windows":
-            raise ValueError("cmer_candidates='windows' is built for the frozen family (cmg-frozen, ssd+cmer-frozen); the from-scratch CMG runs the paper's masks")
 
     @classmethod
     def for_method(cls, method:str, config:CMGConfig|None=None, **kwargs)->"CMG":
@@ -60,11 +60,14 @@ class CMG(Detector):
 
     def check_fitted(self):
         if self.scorer_ is None: raise NotFittedError("this CMG detector is not fitted yet: call fit() or CMG.load()")
+    def candidates(self)->pd.DataFrame:
+        "CMER's candidate views, one row each (`cmer_candidate_table`): the paper's M masks, or the whole image, the masks and windows to keep."
+        return cmer_candidate_table(self.config)
 
 # %% ../nbs/10_pipeline.ipynb #c8670e72
 _STAGE_KEYS = {  # the settings each stage's output depends on
     "text": ("text_encoder",),
-    "cmer": ("text_encoder", "image_size", "backbone", "feat_dim", "n_regions", "mask_mode", "soft_scale", "tau",
+    "cmer": ("text_encoder", "image_size", "backbone", "feat_dim", "n_regions", "mask_mode", "soft_scale", "tau", "cmer_candidates", "window_grid", "whole_margin",
              "match_epochs", "rid_epochs", "rid_input", "batch_size", "lr", "seed", "val_frac"),
     "cmle": ("text_encoder", "n_text_clusters", "lle_neighbors", "lle_reg", "seed"),
 }
@@ -105,14 +108,14 @@ def matching_and_labels(x:torch.Tensor, xv:torch.Tensor, # normal training and v
 
 # %% ../nbs/10_pipeline.ipynb #274f2d44
 @patch
-def _text_stage(self:CMG, st:Stages, train, valid)->tuple:
+def text_stage(self:CMG, st:Stages, train, valid)->tuple:
     "Caption embeddings (T, Tv) of the training and validation pairs."
     te = st.run("text", lambda: caption_embeddings(train, valid, self.config.text_encoder))
     return te["T"], te["Tv"]
 
 # %% ../nbs/10_pipeline.ipynb #8704eee0
 @patch
-def _cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
+def cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
     "CMER: matching model (Eq. 1), caption-chosen masks (Eq. 2), RID (Eq. 3); returns the images E2 trains and validates on."
     cfg = self.config
     def _cmer():
@@ -124,12 +127,12 @@ def _cmer_stage(self:CMG, st:Stages, x, xv, T, Tv, progress:bool)->tuple:
     c = st.run("cmer", _cmer)
     self.matching_ = self._build_matching(int(c["text_dim"])); self.rid_ = self._build_rid()
     self.matching_.load_state_dict(c["matching"]); self.rid_.load_state_dict(c["rid"])
-    self.info_.update(rid_valid_accuracy=float(c["rid_valid_acc"]), chance=1 / cfg.n_regions, train_labels=c["labels"].numpy())
+    self.info_.update(rid_valid_accuracy=float(c["rid_valid_acc"]), chance=1 / self.rid_.m, train_labels=c["labels"].numpy())
     return mask_images(x, c["labels"].numpy(), cfg), self.rid_mask(xv)   # training: caption-chosen masks; validation: as at test time
 
 # %% ../nbs/10_pipeline.ipynb #9c9de621
 @patch
-def _cmle_stage(self:CMG, st:Stages, T)->sp.csr_matrix:
+def cmle_stage(self:CMG, st:Stages, T)->sp.csr_matrix:
     "CMLE: GMM clusters of the caption embeddings (Algorithm 1, step 5) and the LLE weights inside each (Eq. 8-12)."
     cfg = self.config
     def _cmle():
@@ -141,7 +144,7 @@ def _cmle_stage(self:CMG, st:Stages, T)->sp.csr_matrix:
 
 # %% ../nbs/10_pipeline.ipynb #994116c3
 @patch
-def _encoder_stage(self:CMG, st:Stages, x_enc, xv_enc, W, progress:bool, extra_cbs):
+def encoder_stage(self:CMG, st:Stages, x_enc, xv_enc, W, progress:bool, extra_cbs):
     "E2^I: NT-Xent on the (masked) images, plus lambda L_global (Eq. 13) when CMLE is on."
     cfg = self.config
     def _enc():
@@ -154,7 +157,7 @@ def _encoder_stage(self:CMG, st:Stages, x_enc, xv_enc, W, progress:bool, extra_c
 
 # %% ../nbs/10_pipeline.ipynb #37ca6078
 @patch
-def _scorer_stage(self:CMG, x, xv_enc):
+def scorer_stage(self:CMG, x, xv_enc):
     "Eq. 14's scorer on the RID-masked training features, and the threshold on normal validation data."
     cfg = self.config
     F = extract_features(self.encoder_, self.rid_mask(x) if cfg.cmer else x)
@@ -186,11 +189,11 @@ def fit(self:CMG, train:CaptionedImages, # normal training pairs (images + capti
         return out
     T = Tv = W = None
     x_enc, xv_enc = x, xv
-    if cfg.cmer or cfg.cmle: T, Tv = timed("text embeddings", lambda: self._text_stage(st, train, valid))
-    if cfg.cmer: x_enc, xv_enc = timed("CMER (matching model, masks, RID)", lambda: self._cmer_stage(st, x, xv, T, Tv, progress))
-    if cfg.cmle: W = timed("CMLE (text clusters, LLE weights)", lambda: self._cmle_stage(st, T))
-    timed("anomaly encoder E2", lambda: self._encoder_stage(st, x_enc, xv_enc, W, progress, extra_cbs))
-    timed("Mahalanobis scorer", lambda: self._scorer_stage(x, xv_enc))
+    if cfg.cmer or cfg.cmle: T, Tv = timed("text embeddings", lambda: self.text_stage(st, train, valid))
+    if cfg.cmer: x_enc, xv_enc = timed("CMER (matching model, masks, RID)", lambda: self.cmer_stage(st, x, xv, T, Tv, progress))
+    if cfg.cmle: W = timed("CMLE (text clusters, LLE weights)", lambda: self.cmle_stage(st, T))
+    timed("anomaly encoder E2", lambda: self.encoder_stage(st, x_enc, xv_enc, W, progress, extra_cbs))
+    timed("Mahalanobis scorer", lambda: self.scorer_stage(x, xv_enc))
     self.info_.update(times=times, n_train=len(train), n_valid=len(valid))
     return self
 

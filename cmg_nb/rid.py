@@ -18,7 +18,7 @@ from .training import fit_learner, scratch_dir, make_opt_func
 from .core import CMGConfig, set_seed, get_device
 from .backbones import image_backbone
 from .data import tensor_dls
-from .masking import masked_candidates
+from .masking import masked_candidates, candidate_views, cmer_candidate_table
 from .contrastive import QuietSaveModel
 
 # %% auto #0
@@ -52,10 +52,11 @@ class RID(nn.Module):
                  mode:str="hard", scale:float=0.1, # how the copies are masked (as in CMER)
                  hidden:tuple=(512, 256, 128), # widths of the MLP
                  freeze_features:bool=False, # keep `features` fixed (and in eval mode)
+                 cands=None, # CMER's candidate table (`cmer_candidate_table`) when it is not the M masks: the RID scores those views
                 ):
         super().__init__()
-        self.features, self.head = features, score_mlp(feat_dim, hidden)
-        self.m, self.mode, self.scale, self.freeze_features = m, mode, scale, freeze_features
+        self.features, self.head, self.cands = features, score_mlp(feat_dim, hidden), cands
+        self.m, self.mode, self.scale, self.freeze_features = (m if cands is None else len(cands)), mode, scale, freeze_features
         if freeze_features: self.features.requires_grad_(False).eval()
 
     def train(self, mode:bool=True):
@@ -68,7 +69,7 @@ class RID(nn.Module):
 
     def candidate_features(self, x:torch.Tensor)->torch.Tensor:
         "(B, M, D) features of the M masked copies of each image, in one pass."
-        c = masked_candidates(x, self.m, self.mode, self.scale)
+        c = masked_candidates(x, self.m, self.mode, self.scale) if self.cands is None else candidate_views(x, self.cands, None, self.mode, self.scale)
         return self.features(c.flatten(0, 1)).view(len(x), self.m, -1)
 
     def forward(self, x:torch.Tensor)->torch.Tensor: "(B, M) scores for images (B, 3, H, W)."; return self.score_features(self.candidate_features(x))
@@ -110,7 +111,7 @@ def _resolve_features(features, cfg:CMGConfig, small_input:bool):
 def _check_labels(labels, n:int, m:int)->torch.Tensor:
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if labels.shape != (n,): raise ValueError(f"need one label per image: {n} images, labels of shape {tuple(labels.shape)}")
-    if n and (labels.min() < 0 or labels.max() >= m): raise ValueError(f"labels must be in [0, {m}) for n_regions={m}")
+    if n and (labels.min() < 0 or labels.max() >= m): raise ValueError(f"labels must be in [0, {m}) for {m} candidates")
     return labels
 
 # %% ../nbs/06_rid.ipynb #3c03a31b
@@ -121,7 +122,8 @@ def make_rid(cfg:CMGConfig|None=None, # uses n_regions, mask_mode, soft_scale, b
     "An untrained RID built exactly as `train_rid` builds it (to train, or to load a saved `state_dict` into)."
     cfg = (cfg or CMGConfig()).validate()
     mod, dim, frozen = _resolve_features(features, cfg, small_input)
-    return RID(mod, dim, cfg.n_regions, cfg.mask_mode, cfg.soft_scale, freeze_features=frozen)
+    cands = cmer_candidate_table(cfg) if cfg.cmer_candidates == "windows" else None   # the paper's masks: `masked_candidates`
+    return RID(mod, dim, cfg.n_regions, cfg.mask_mode, cfg.soft_scale, freeze_features=frozen, cands=cands)
 
 # %% ../nbs/06_rid.ipynb #fa3f8349
 def rid_features_for(cfg:CMGConfig, # uses rid_input
@@ -152,14 +154,14 @@ def train_rid(x:torch.Tensor, # training images (N, 3, H, W) in [0, 1]
     cfg = (cfg or CMGConfig()).validate()
     x = torch.as_tensor(x).float()
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"images must be float (N, 3, H, W), got {tuple(x.shape)}")
-    labels = _check_labels(labels, len(x), cfg.n_regions)
     set_seed(cfg.seed)
     dev = get_device(cfg.device)
     rid = make_rid(cfg, features, small_input).to(dev)
+    labels = _check_labels(labels, len(x), rid.m)
     frozen = rid.freeze_features
     if valid is not None:
         vx = torch.as_tensor(valid[0]).float()
-        valid = (vx, _check_labels(valid[1], len(vx), cfg.n_regions))
+        valid = (vx, _check_labels(valid[1], len(vx), rid.m))
     if frozen:
         inputs = _all_candidate_features(rid, x, bs, dev)
         vin = (_all_candidate_features(rid, valid[0], bs, dev), valid[1]) if valid is not None else None
@@ -190,8 +192,9 @@ def rid_select(rid:RID, # a trained RID
                bs:int=64, # images per pass (bs * M masked copies)
               )->np.ndarray:
     "The region (N,) the RID picks for each image: the arg-max of its scores over the M masked copies."
-    if cfg is not None and (cfg.n_regions != rid.m or cfg.mask_mode != rid.mode):
-        raise ValueError(f"this RID was trained for n_regions={rid.m}, mask_mode={rid.mode!r}; cfg has {cfg.n_regions}, {cfg.mask_mode!r}")
+    n = None if cfg is None else (cfg.n_regions if cfg.cmer_candidates == "masks" else len(cmer_candidate_table(cfg)))
+    if cfg is not None and (n != rid.m or cfg.mask_mode != rid.mode):
+        raise ValueError(f"this RID was trained for {rid.m} candidates, mask_mode={rid.mode!r}; cfg has {n}, {cfg.mask_mode!r}")
     return rid_scores(rid, torch.as_tensor(x).float(), bs).argmax(1).astype(np.int64)
 
 # %% ../nbs/06_rid.ipynb #fe3c653b

@@ -59,7 +59,6 @@ def test_every_accepted_setting_changes_the_settings(method):
     for n in names:
         v = OTHER[n]
         if n == "backbone" and d0.features == "frozen": continue                   # one frozen backbone is installed
-        if n == "cmer_candidates" and d0.features == "scratch": continue       # from scratch, the paper's masks are the one candidate set (windows are refused: test_frozen)
         if v == base[n]: v = dict(scorer="maha", knn_k=4, backbone="convnet", lr=0.02, image_size=48, cmer_candidates="windows")[n]   # the method's default already
         try: got = _settings(_build_detector(_args(method, "--set", f"{n}={json.dumps(v)}")))
         except (CMGError, ValueError) as e: pytest.fail(f"{method}: --set {n}={v!r} refused: {e}")
@@ -76,7 +75,7 @@ def test_every_accepted_setting_changes_the_settings(method):
     ("ssd", "--cmer", None, "ssd sets it itself (cmer=False)"),
     ("cmg-pretrained", "--backbone", "resnet18", "cmg-pretrained sets it itself (backbone='mobilenet_v2_imagenet')"),
     ("cmg-pretrained", "--lr", "0.01", "cmg-pretrained sets it itself (lr=0.0001)"),
-    ("cmg", "--whole-margin", "0.2", "cmg does not use it; it is a setting of the frozen feature source"),
+    ("cmg", "--rid-from", "views", "cmg does not use it; it is a setting of the frozen feature source"),
 ])
 def test_a_setting_the_method_does_not_use_is_refused_with_why(method, flag, value, why, tmp_path):
     why = re.escape(why)
@@ -87,10 +86,10 @@ def test_a_setting_the_method_does_not_use_is_refused_with_why(method, flag, val
 def test_fit_without_method_parses_every_flag_and_checks_it_against_the_default():
     "Without --method the default is known only after parsing (a GPU?): every flag parses, and the default method then takes or refuses it."
     from cmg_nb.cli import default_method
-    a = _parser(None).parse_args(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--whole-margin", "0.2"])
-    assert a.method is None and a.whole_margin == 0.2
+    a = _parser(None).parse_args(["fit", "--data", "d", "--normal-groups", "a", "--out", "m", "--rid-from", "views"])
+    assert a.method is None and a.rid_from == "views"
     a.method = default_method()
-    if a.method == "cmg-frozen": assert _build_detector(a).config.whole_margin == 0.2
+    if a.method == "cmg-frozen": assert _build_detector(a).config.rid_from == "views"
     else:
         with pytest.raises(CMGError, match="setting of the frozen feature source"): _build_detector(a)
 
@@ -98,7 +97,7 @@ def test_help_shows_the_methods_own_settings():
     "`cmg fit --method M --help`: M's settings with M's defaults; the from-scratch flags are not listed for a frozen method."
     for method, shown, hidden in (("cmg-frozen", ["--image-size IMAGE_SIZE", "(default: 96)", "--whole-margin", "(default: 0.5)"], ["--rid-input", "--optimizer"]),
                                   ("pretrained-knn", ["--knn-k", "(default: 5)"], ["--epochs", "--n-regions", "--scorer"]),
-                                  ("cmg", ["--rid-input", "(default: 32)"], ["--whole-margin"])):
+                                  ("cmg", ["--rid-input", "(default: 32)", "--whole-margin"], ["--rid-from"])):
         h = _parser(method)._subparsers._group_actions[0].choices["fit"].format_help()
         assert all(s in h for s in shown) and not any(s in h for s in hidden), (method, h)
     h = _parser(None)._subparsers._group_actions[0].choices["fit"].format_help()                  # no --method: the CPU default's, said so
@@ -161,10 +160,10 @@ def test_a_setting_the_method_never_reads_is_refused(method, flag, value):
 
 def test_evaluate_takes_the_frozen_source_when_every_method_is_frozen(tmp_path):
     "`cmg evaluate`: one set of settings for every method; frozen ones when all methods are, and a frozen-only flag refused in one line otherwise."
-    base = ("evaluate", "--data", tmp_path, "--normal-groups", "a", "--print-config", "--whole-margin", "0.2", "--lr", "0.01")
+    base = ("evaluate", "--data", tmp_path, "--normal-groups", "a", "--print-config", "--rid-from", "views", "--lr", "0.01")
     r = cmg(*base, "--methods", "cmg-frozen,pretrained-knn")
     assert r.returncode == 0, r.stderr
     printed = yaml.safe_load(r.stdout)
-    assert (printed["features"], printed["whole_margin"], printed["lr"], printed["image_size"]) == ("frozen", 0.2, 0.01, 96)
+    assert (printed["features"], printed["rid_from"], printed["lr"], printed["image_size"]) == ("frozen", "views", 0.01, 96)
     r = cmg(*base, "--methods", "cmg,cmg-frozen")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "whole_margin is a setting of features='frozen'" in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "rid_from is a setting of features='frozen'" in r.stderr, r.stderr
