@@ -5,7 +5,9 @@ setting, and the default of the from-scratch source stays the paper's masks what
   fit seed 0 (one seed);
 - settings: the demo's from-scratch settings (`DEMO_CONFIG`: 32 px, the small convnet, 6 epochs of E1 and of the
   RID, 8 of E2), method `cmg`; three arms: the paper's masks (M = 4), windows with `whole_margin` 0.5 (the frozen
-  family's value) and windows with no margin (plain Eq. 2);
+  family's value) and windows with no margin (plain Eq. 2). With windows the RID has a prior per candidate, as the frozen
+  family's view RID has: its first run, without one, could not learn that CMER chose the whole image (margin 0.5:
+  the whole image for every training image, the RID's validation accuracy 0.0), since one MLP scores every view alike;
 - measured: CMER's labels on the training images (E1, each image's own caption) and the RID's choice on the test
   images, each against the object masks (ground truth for measuring only): object kept, box IoU, whole image chosen,
   beside a random candidate; the RID's agreement with CMER's labels on validation images; and AUROC/AUPR on the

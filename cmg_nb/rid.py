@@ -57,6 +57,7 @@ class RID(nn.Module):
         super().__init__()
         self.features, self.head, self.cands = features, score_mlp(feat_dim, hidden), cands
         self.m, self.mode, self.scale, self.freeze_features = (m if cands is None else len(cands)), mode, scale, freeze_features
+        if cands is not None: self.prior = nn.Parameter(torch.zeros(self.m))   # a score per candidate, as the frozen view RID's: one MLP shared by all views cannot say that the whole image is chosen most
         if freeze_features: self.features.requires_grad_(False).eval()
 
     def train(self, mode:bool=True):
@@ -65,7 +66,10 @@ class RID(nn.Module):
         if self.freeze_features: self.features.eval()
         return self
 
-    def score_features(self, f:torch.Tensor)->torch.Tensor: "(B, M, D) candidate features -> (B, M) scores."; return self.head(f).squeeze(-1)
+    def score_features(self, f:torch.Tensor)->torch.Tensor:
+        "(B, M, D) candidate features -> (B, M) scores (plus the prior per candidate, with CMER's windows)."
+        s = self.head(f).squeeze(-1)
+        return s if self.cands is None else s + self.prior
 
     def candidate_features(self, x:torch.Tensor)->torch.Tensor:
         "(B, M, D) features of the M masked copies of each image, in one pass."
