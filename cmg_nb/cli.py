@@ -8,7 +8,7 @@ import sys, os, argparse, json, math, warnings, tempfile
 from pathlib import Path
 from dataclasses import fields, asdict
 import numpy as np
-from .core import CMGConfig, METHODS, SOURCE_ONLY, CANDIDATE_SETS, RID_SOURCES, RENAMED
+from .core import CMGConfig, METHODS, SOURCE_ONLY, CANDIDATE_SETS, RID_SOURCES, RENAMED, CARRIED
 # third-party deprecation chatter is not for the user of a command line
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 # torch, fastai, scikit-learn and the method modules are imported inside the commands that use them, after argparse
@@ -505,6 +505,17 @@ def _write_scores(path, split, scores:dict):
         w.writerows([n, g, int(y), m, seed, f"{v:.8g}"] for n, g, y, v in zip(names, split.test.groups, split.test_labels, s))
     atomic_write_text(path, buf.getvalue())
 
+# %% ../nbs/12_cli.ipynb #f0d1d07a
+def _say_unshared(args, methods:list):
+    "With from-scratch and frozen methods in one `cmg evaluate`: name on stderr the settings given that the frozen ones do not take (`for_source`)."
+    from cmg_nb.settings import FROZEN_METHODS
+    frozen = [m for m in methods if m in FROZEN_METHODS]
+    if not frozen or len(frozen) == len(methods): return
+    kept = {*CARRIED, "scorer", "knn_k", "cmer_candidates"}
+    given = [k for k in _given(args, _FLAGS) if RENAMED.get(k, k) not in kept]
+    if given: print(f"note: {', '.join('--' + k.replace('_', '-') for k in given)} reach the from-scratch methods only; {', '.join(frozen)} "
+                    "keep the frozen source's own (evaluate them on their own to set it)", file=sys.stderr)
+
 # %% ../nbs/12_cli.ipynb #05863e7e
 def cmd_evaluate(args)->int:
     from cmg_nb.experiments import experiment_results, format_results
@@ -515,6 +526,7 @@ def cmd_evaluate(args)->int:
     if args.seeds < 1: raise CMGError(f"--seeds must be >= 1 (it runs seeds 0..N-1), got {args.seeds}")
     from cmg_nb.settings import FROZEN_METHODS
     cfg = config_from_args(args, dict(features="frozen") if all(m in FROZEN_METHODS for m in methods) else None)   # the source of the settings every method reads
+    _say_unshared(args, methods)
     from cmg_nb.experiments import PRESET_PROFILES, preset_config
     if args.preset in PRESET_PROFILES:                         # the paper's protocol: its profile ("paper" or "cpu"), then the flags
         names = [k for k in _FLAGS if getattr(args, k, None) is not None] + list(_config_file(args.config_file)) + [kv.split("=", 1)[0].strip() for kv in args.extra]

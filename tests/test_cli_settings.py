@@ -167,3 +167,6 @@ def test_evaluate_takes_the_frozen_source_when_every_method_is_frozen(tmp_path):
     assert (printed["features"], printed["rid_from"], printed["lr"], printed["image_size"]) == ("frozen", "views", 0.01, 96)
     r = cmg(*base, "--methods", "cmg,cmg-frozen")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "rid_from is a setting of features='frozen'" in r.stderr, r.stderr
+    r = cmg("evaluate", "--data", tmp_path, "--normal-groups", "a", "--print-config", "--lr", "0.01", "--n-regions", "9", "--methods", "cmg,cmg-frozen")
+    assert r.returncode == 0 and r.stderr.strip() == ("note: --lr reach the from-scratch methods only; cmg-frozen keep the frozen source's own "
+                                                      "(evaluate them on their own to set it)"), r.stderr   # M is shared: not named
