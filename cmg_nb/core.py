@@ -145,9 +145,12 @@ class CMGConfig:
 
 
 # %% ../nbs/00_core.ipynb #46749494
+def _check_features(cfg:CMGConfig):
+    if cfg.features not in FEATURE_SOURCES: raise ValueError(f"features must be one of {', '.join(map(repr, FEATURE_SOURCES))}, got {short_repr(cfg.features)}")
+
 def _resolve(cfg:CMGConfig):
     "Fill the settings left to the feature source with its defaults (`SOURCE_DEFAULTS`) and remember which they were (`_by_source`)."
-    if cfg.features not in FEATURE_SOURCES: raise ValueError(f"features must be one of {', '.join(map(repr, FEATURE_SOURCES))}, got {short_repr(cfg.features)}")
+    _check_features(cfg)
     by = [n for n in SOURCE_DEFAULTS[cfg.features] if getattr(cfg, n) is BY_SOURCE or (n in ("scorer", "cmer_candidates") and getattr(cfg, n) is None)]
     for n in by: setattr(cfg, n, SOURCE_DEFAULTS[cfg.features][n])
     cfg._by_source = tuple(by)
@@ -192,7 +195,7 @@ _AT_LEAST = dict(image_size=1, feat_dim=1, n_text_clusters=1, n_score_clusters=1
 @patch
 def validate(self:CMGConfig)->CMGConfig:
     "Raise `ValueError` naming the first setting of the wrong type or out of range; return `self`."
-    if self.features not in FEATURE_SOURCES: raise ValueError(f"features must be one of {', '.join(map(repr, FEATURE_SOURCES))}, got {short_repr(self.features)}")
+    _check_features(self)
     for f in fields(self):
         if (msg := _type_error(f.name, str(f.type), getattr(self, f.name))): raise ValueError(msg)
     for name, lo in _AT_LEAST.items():

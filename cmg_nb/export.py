@@ -102,8 +102,8 @@ class ScoringGraph(nn.Module):
         out = min(self.rid.features.side, c.image_size) if pp else 1
         if pp and c.image_size % out: raise ValueError(f"cannot export: {c.image_size}-pixel images do not pool evenly to {out}")
         self.pool = c.image_size // out if pp else 0      # adaptive pooling as a fixed kernel (ONNX needs the sizes)
-        cands = det.candidates()
-        self.views = CandidateViews(cands, range(len(cands)), c.image_size, c.mask_mode, c.soft_scale)   # the paper's M masks, or CMER's windows
+        cands = det.candidates()                                                        # the paper's M masks, or CMER's windows
+        self.views = CandidateViews(cands, range(len(cands)), c.image_size, c.mask_mode, c.soft_scale) if self.rid is not None else None
         self.input_doc = f"input 'images' (N, 3, {self.size}, {self.size}) float in [0, 1], output 'anomaly_score' (N,)"
     def example_input(self): return torch.rand(2, 3, self.size, self.size)
     def forward(self, x):

@@ -196,7 +196,7 @@ def rid_select(rid:RID, # a trained RID
                bs:int=64, # images per pass (bs * M masked copies)
               )->np.ndarray:
     "The region (N,) the RID picks for each image: the arg-max of its scores over the M masked copies."
-    n = None if cfg is None else (cfg.n_regions if cfg.cmer_candidates == "masks" else len(cmer_candidate_table(cfg)))
+    n = None if cfg is None else len(cmer_candidate_table(cfg))                 # M with the paper's masks
     if cfg is not None and (n != rid.m or cfg.mask_mode != rid.mode):
         raise ValueError(f"this RID was trained for {rid.m} candidates, mask_mode={rid.mode!r}; cfg has {n}, {cfg.mask_mode!r}")
     return rid_scores(rid, torch.as_tensor(x).float(), bs).argmax(1).astype(np.int64)
